@@ -1,0 +1,32 @@
+"""Install tfpose (the library) and tfds_human36m (the dataset builders)."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="tfpose",
+    version="0.1.0",
+    description="Lift 2D human keypoints to 3D: Martinez baseline, ASN and RepGAN "
+                "in TensorFlow/Keras, with TFDS builders for Human3.6M and HumanEva.",
+    python_requires=">=3.10",
+    packages=find_packages(include=["tfpose", "tfpose.*", "tfds_human36m", "tfds_human36m.*"]),
+    py_modules=["train", "evaluate"],
+    install_requires=[
+        "tensorflow>=2.16",
+        "keras>=3.3",
+        "numpy>=1.24",
+        "tensorflow-datasets>=4.9.4",
+        "absl-py>=1.4",
+        "h5py>=3.8",
+        "matplotlib>=3.7",
+    ],
+    extras_require={
+        "gpu": ["tensorflow[and-cuda]>=2.16"],
+        "test": ["pytest>=7.4"],
+    },
+    entry_points={
+        "console_scripts": [
+            "tfpose-train=train:run",
+            "tfpose-evaluate=evaluate:run",
+        ],
+    },
+)
