@@ -1,0 +1,166 @@
+"""TFDS sequences -> in-memory frames -> ``tf.data`` batches.
+
+The builders store one example per sequence. Lifting models see single
+frames, so :func:`load_frames` flattens a split once into NumPy arrays (the
+whole of Human3.6M fits in well under a gigabyte). Training batches are then
+gathered from those arrays by a shuffled index stream: each epoch's order is a
+pure function of ``(seed, epoch)``, which makes a resumed run see exactly the
+batches an uninterrupted one would, and keeps Python out of the hot path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Dict, Optional, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from tfpose import skeleton as skeleton_lib
+
+# Dataset name -> (2D skeleton, 3D skeleton, training split, evaluation split).
+DATASETS: Dict[str, Tuple[str, str, str, str]] = {
+    "human36m/gt": ("h36m17", "h36m17", "train", "test"),
+    "human36m/sh": ("h36m16", "h36m17", "train", "test"),
+    "humaneva/gt": ("humaneva15", "humaneva15", "train", "validation"),
+}
+
+
+def check_dataset(name: str) -> Tuple[str, str, str, str]:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}") from None
+
+
+@dataclasses.dataclass
+class Frames:
+    """All frames of a split, flattened: one row per (sequence, frame)."""
+
+    pose_2d: np.ndarray  # (N, J2, 2) float32 pixels
+    pose_3d: np.ndarray  # (N, J3, 3) float32 mm, camera frame
+    subject: np.ndarray  # (N,) str
+    action: np.ndarray  # (N,) str
+    camera_id: np.ndarray  # (N,) str
+    sequence: np.ndarray  # (N,) int32, index of the source example
+    skeleton_2d: str
+    skeleton_3d: str
+
+    def __len__(self) -> int:
+        return len(self.pose_2d)
+
+    def subset(self, index) -> "Frames":
+        return dataclasses.replace(
+            self, **{f: getattr(self, f)[index] for f in
+                     ("pose_2d", "pose_3d", "subject", "action", "camera_id", "sequence")})
+
+    def with_3d_joints_of(self, skeleton_name: str) -> "Frames":
+        """Keep the 3D joints named in another skeleton (e.g. h36m16 for RepGAN on SH)."""
+        if skeleton_name == self.skeleton_3d:
+            return self
+        src = skeleton_lib.get(self.skeleton_3d)
+        idx = [src.index(n) for n in skeleton_lib.get(skeleton_name).joint_names]
+        return dataclasses.replace(self, pose_3d=self.pose_3d[:, idx], skeleton_3d=skeleton_name)
+
+
+def load_frames(name: str, split: str, *, manual_dir: Optional[str] = None,
+                data_dir: Optional[str] = None, subjects: Optional[Sequence[str]] = None,
+                frame_stride: int = 1) -> Frames:
+    """Prepare the TFDS dataset if needed and flatten ``split`` into frames."""
+    import tensorflow_datasets as tfds
+
+    import tfds_human36m
+
+    skel_2d, skel_3d, _, _ = check_dataset(name)
+    if frame_stride < 1:
+        raise ValueError(f"frame_stride must be >= 1, got {frame_stride}")
+    builder = tfds_human36m.prepare(name, manual_dir=manual_dir, data_dir=data_dir,
+                                    subjects=tuple(subjects) if subjects else None)
+    if split not in builder.info.splits:
+        raise ValueError(f"{name} has no split {split!r}; it has {', '.join(builder.info.splits)}")
+    cols = {k: [] for k in ("pose_2d", "pose_3d", "subject", "action", "camera_id", "sequence")}
+    for i, ex in enumerate(tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False))):
+        p2, p3 = ex["pose_2d"][::frame_stride], ex["pose_3d"][::frame_stride]
+        n = len(p2)
+        cols["pose_2d"].append(p2)
+        cols["pose_3d"].append(p3)
+        for key in ("subject", "action", "camera_id"):
+            cols[key].append(np.full(n, ex[key].decode(), dtype=object))
+        cols["sequence"].append(np.full(n, i, np.int32))
+    if not cols["pose_2d"]:
+        raise ValueError(f"{name} split {split!r} has no sequences"
+                         + (f" for subjects {list(subjects)}" if subjects else ""))
+    arrays = {k: np.concatenate(v) for k, v in cols.items()}
+    arrays["pose_2d"] = arrays["pose_2d"].astype(np.float32)
+    arrays["pose_3d"] = arrays["pose_3d"].astype(np.float32)
+    return Frames(**arrays, skeleton_2d=skel_2d, skeleton_3d=skel_3d)
+
+
+def epoch_order(num_frames: int, seed: int, epoch: int, stream: int = 0) -> np.ndarray:
+    """The frame order of one epoch: a pure function of (seed, epoch, stream)."""
+    return np.random.default_rng([seed, epoch, stream]).permutation(num_frames).astype(np.int64)
+
+
+def training_dataset(
+    columns: Sequence[np.ndarray],
+    transform: Callable[..., Tuple[tf.Tensor, ...]],
+    global_batch_size: int,
+    seed: int,
+    epoch: int,
+    skip_steps: int = 0,
+    input_context: Optional[tf.distribute.InputContext] = None,
+    independent: Sequence[np.ndarray] = (),
+) -> tf.data.Dataset:
+    """One epoch of batches for one input pipeline.
+
+    ``columns`` are gathered by the epoch's shuffled order; ``independent``
+    columns (RepGAN's real samples) by a second order, so they are unpaired
+    with the generator's inputs. ``transform`` maps the gathered raw batch to
+    model tensors (normalisation, noise). Batches are per replica; consecutive
+    replica batches form one global batch, so a run on R replicas sees the
+    same global batches as a run on one device. ``skip_steps`` global steps
+    are dropped from the start (resuming inside an epoch).
+    """
+    n = len(columns[0])
+    pipelines, pipeline_id = 1, 0
+    per_replica, replicas_here = global_batch_size, 1
+    if input_context is not None:
+        pipelines, pipeline_id = input_context.num_input_pipelines, input_context.input_pipeline_id
+        per_replica = input_context.get_per_replica_batch_size(global_batch_size)
+        replicas_here = input_context.num_replicas_in_sync // pipelines
+    steps = n // global_batch_size
+    if steps == 0:
+        raise ValueError(f"{n} training frames are fewer than one batch of {global_batch_size}")
+    order = epoch_order(n, seed, epoch)[: steps * global_batch_size]
+    streams = [order]
+    if independent:
+        streams.append(epoch_order(len(independent[0]), seed, epoch, stream=1)
+                       [: steps * global_batch_size])
+    # Global batch g, replica r of R takes rows [g*B + r*b, g*B + (r+1)*b).
+    streams = [s.reshape(steps, pipelines, replicas_here, per_replica)[:, pipeline_id]
+               .reshape(-1, per_replica) for s in streams]
+    skip = skip_steps * replicas_here
+    streams = [s[skip:] for s in streams]
+
+    cols = [tf.constant(c) for c in columns]
+    ind = [tf.constant(c) for c in independent]
+
+    def gather(idx, idx_ind=None):
+        raw = [tf.gather(c, idx) for c in cols]
+        if ind:
+            raw += [tf.gather(c, idx_ind) for c in ind]
+        return transform(*raw)
+
+    ds = tf.data.Dataset.from_tensor_slices(tuple(streams) if ind else streams[0])
+    ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def steps_per_epoch(num_frames: int, global_batch_size: int) -> int:
+    return num_frames // global_batch_size
+
+
+def evaluation_batches(pose_2d: np.ndarray, batch_size: int, transform: Callable) -> tf.data.Dataset:
+    """Sequential batches of 2D inputs for inference (no shuffling, last batch kept)."""
+    ds = tf.data.Dataset.from_tensor_slices(pose_2d).batch(batch_size)
+    return ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,184 @@
+"""Evaluation protocols and the papers' table layout.
+
+Protocol #1 is MPJPE after root alignment (for RepGAN, whose output has no
+metric scale, N-MPJPE: scale aligned per pose); protocol #2 is P-MPJPE
+(Procrustes with scale). Per action the error is the mean over that action's
+frames; "Avg" is the mean over actions, as in the papers' tables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from tfpose import metrics
+from tfpose import skeleton as skeleton_lib
+
+H36M_ACTIONS = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Photo", "Posing",
+                "Purchases", "Sitting", "SittingDown", "Smoking", "Waiting", "WalkDog",
+                "Walking", "WalkTogether")
+# Column headers of the papers' tables.
+SHORT_NAMES = {"Directions": "Direct", "Discussion": "Discuss", "Eating": "Eating",
+               "Greeting": "Greet", "Phoning": "Phone", "Photo": "Photo", "Posing": "Pose",
+               "Purchases": "Purch", "Sitting": "Sitting", "SittingDown": "SittingD",
+               "Smoking": "Smoke", "Waiting": "Wait", "WalkDog": "WalkD", "Walking": "Walk",
+               "WalkTogether": "WalkT", "Avg": "Avg"}
+
+
+def protocols_for(model_kind: str) -> Dict[str, str]:
+    """Protocol label -> metric name."""
+    first = "n_mpjpe" if model_kind == "repgan" else "mpjpe"
+    return {"protocol1": first, "protocol2": "p_mpjpe"}
+
+
+def _scale_aligned(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """pred scaled per pose by the least-squares factor onto target (both root-relative)."""
+    num = np.sum(pred * target, axis=(-2, -1), keepdims=True)
+    den = np.maximum(np.sum(pred * pred, axis=(-2, -1), keepdims=True), 1e-12)
+    return pred * (num / den)
+
+
+def evaluate_predictions(pred: np.ndarray, target: np.ndarray, actions: Sequence[str],
+                         subjects: Sequence[str], model_kind: str,
+                         skeleton: skeleton_lib.Skeleton) -> Dict:
+    """All numbers of the results file, from root-relative predictions and targets (mm)."""
+    actions = np.asarray(actions)
+    subjects = np.asarray(subjects)
+    out: Dict = {"num_frames": int(len(pred)), "protocols": {}}
+    for label, name in protocols_for(model_kind).items():
+        errs = metrics.errors_for_protocol(pred, target, name)  # (N, J)
+        frame = errs.mean(-1)
+        out["protocols"][label] = {
+            "metric": name,
+            "per_action": {k: float(v) for k, v in metrics.per_action(frame, actions).items()},
+            "per_subject_action": {
+                f"{s}/{a}": float(frame[(subjects == s) & (actions == a)].mean())
+                for s in np.unique(subjects) for a in np.unique(actions[subjects == s])},
+        }
+    # Per-joint analysis on protocol #1 errors, in mm.
+    aligned = _scale_aligned(pred, target) if model_kind == "repgan" else pred
+    errs = metrics.joint_errors(aligned, target)
+    out["per_joint"] = {n: float(e) for n, e in zip(skeleton.joint_names, errs.mean(0))}
+    hard = list(skeleton.hard_joints)
+    other = [j for j in range(skeleton.num_joints) if j not in hard and j != skeleton.root]
+    out["hard_joints"] = float(errs[:, hard].mean())
+    out["other_joints"] = float(errs[:, other].mean())
+    out["bone_length_rmse"] = {k: float(v) for k, v in
+                               metrics.bone_length_rmse(aligned, target, skeleton).items()}
+    out["pck150"] = float(metrics.pck(errs, 150.0))
+    out["auc"] = float(metrics.auc(errs))
+    if model_kind == "repgan":  # RepGAN Table 1 "-z" row: depth error only
+        z_err = np.abs(aligned[..., 2] - target[..., 2]).mean(-1)
+        out["z_only"] = {k: float(v) for k, v in metrics.per_action(z_err, actions).items()}
+    return out
+
+
+def format_table(per_action: Dict[str, float], title: str,
+                 actions: Optional[List[str]] = None) -> str:
+    """One table row in the papers' layout: actions as columns, then Avg."""
+    actions = actions or [a for a in H36M_ACTIONS if a in per_action] or \
+        sorted(a for a in per_action if a != "Avg")
+    cols = actions + ["Avg"]
+    heads = [SHORT_NAMES.get(a, a) for a in cols]
+    width = max(7, max(len(h) for h in heads) + 1)
+    line1 = f"{'':<14}" + "".join(f"{h:>{width}}" for h in heads)
+    line2 = f"{title:<14}" + "".join(
+        f"{per_action[a]:>{width}.1f}" if a in per_action else f"{'-':>{width}}" for a in cols)
+    return line1 + "\n" + line2
+
+
+def humaneva_table(per_subject_action: Dict[str, float]) -> Dict[str, float]:
+    """ASN Table 5 / the usual HumanEva cells: Walking and Jog of S1, S2, S3."""
+    return {f"{a}/{s}": per_subject_action[f"{s}/{a}"]
+            for a in ("Walking", "Jog") for s in ("S1", "S2", "S3")
+            if f"{s}/{a}" in per_subject_action}
+
+
+def _git_commit() -> Optional[str]:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              cwd=os.path.dirname(os.path.abspath(__file__)),
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
+        dataset: Optional[str] = None, data_dir: Optional[str] = None,
+        manual_dir: Optional[str] = None, subjects: Optional[Sequence[str]] = None,
+        frame_stride: int = 1, noise_std: float = 0.0, noise_seed: int = 0,
+        batch_size: int = 4096, output: Optional[str] = None, command_line: str = ""):
+    """Evaluate a model directory or an exported model; returns (results, printable text)."""
+    import tensorflow as tf
+
+    from tfpose import data as data_lib
+    from tfpose import training
+
+    if saved_model:
+        from tfpose import export
+
+        predictor = export.load_predictor(saved_model)
+        meta = predictor.metadata
+        kind, trained_on = meta["model_kind"], meta["dataset"]
+        skel_3d = next(s for s in skeleton_lib.SKELETONS.values()
+                       if list(s.joint_names) == list(meta["joint_names_3d"]))
+        num_joints_2d = len(meta["joint_names_2d"])
+        predict_fn = predictor.predict
+        train_config = meta.get("train_config")
+        source = saved_model
+    else:
+        task = training.restore_task(model_dir)
+        kind, trained_on = task.config.model, task.config.dataset
+        skel_3d = task.skeleton_3d
+        num_joints_2d = task.skeleton_2d.num_joints
+        predict_fn = lambda p2: training.predict(task, p2, batch_size)  # noqa: E731
+        train_config = task.config.to_dict()
+        source = model_dir
+    dataset = dataset or trained_on
+    skel_2d_name, _, _, eval_split = data_lib.check_dataset(dataset)
+    if skeleton_lib.get(skel_2d_name).num_joints != num_joints_2d:
+        raise ValueError(f"{source} takes {num_joints_2d} input joints but {dataset} has "
+                         f"{skeleton_lib.get(skel_2d_name).num_joints}")
+    frames = data_lib.load_frames(dataset, eval_split, manual_dir=manual_dir, data_dir=data_dir,
+                                  subjects=subjects, frame_stride=frame_stride)
+    frames = frames.with_3d_joints_of(skel_3d.name)
+    pose_2d = frames.pose_2d
+    if noise_std > 0:
+        rng = np.random.default_rng(noise_seed)
+        pose_2d = pose_2d + rng.normal(0.0, noise_std, pose_2d.shape).astype(np.float32)
+    pred = np.asarray(predict_fn(pose_2d), np.float64)
+    target = frames.pose_3d.astype(np.float64)
+    target = target - target[:, skel_3d.root:skel_3d.root + 1]
+    results = evaluate_predictions(pred, target, frames.action, frames.subject, kind, skel_3d)
+    results.update({
+        "model": kind, "dataset": dataset, "trained_on": trained_on, "split": eval_split,
+        "source": os.path.abspath(source), "noise_std": noise_std, "frame_stride": frame_stride,
+        "subjects": sorted(set(frames.subject.tolist())), "git_commit": _git_commit(),
+        "command_line": command_line, "train_config": train_config,
+        "units": "mm (RepGAN: scale-aligned per pose)" if kind == "repgan" else "mm",
+    })
+    lines = [f"{kind} on {dataset} ({eval_split}, {len(frames)} frames"
+             + (f", noise {noise_std}px" if noise_std else "") + ")"]
+    for label, block in results["protocols"].items():
+        lines.append(format_table(block["per_action"], f"{label} {block['metric']}"))
+    if dataset.startswith("humaneva"):
+        he = humaneva_table(results["protocols"]["protocol2"]["per_subject_action"])
+        results["humaneva_protocol2"] = he
+        lines.append("HumanEva protocol #2: " + "  ".join(f"{k} {v:.1f}" for k, v in he.items()))
+    lines.append(f"hard joints {results['hard_joints']:.1f} mm, other joints "
+                 f"{results['other_joints']:.1f} mm, 3DPCK@150 {results['pck150']:.1f}%, "
+                 f"AUC {results['auc']:.1f}")
+    lines.append("bone-length RMSE: " + "  ".join(
+        f"{k} {v:.1f}" for k, v in results["bone_length_rmse"].items()))
+    output = output or (os.path.join(model_dir, "results.json") if model_dir else
+                        os.path.join(saved_model, "results.json"))
+    tf.io.gfile.makedirs(os.path.dirname(os.path.abspath(output)))
+    with tf.io.gfile.GFile(output, "w") as f:
+        json.dump(results, f, indent=1)
+    lines.append(f"wrote {output}")
+    return results, "\n".join(lines)
