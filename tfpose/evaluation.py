@@ -34,13 +34,6 @@ def protocols_for(model_kind: str) -> Dict[str, str]:
     return {"protocol1": first, "protocol2": "p_mpjpe"}
 
 
-def _scale_aligned(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """pred scaled per pose by the least-squares factor onto target (both root-relative)."""
-    num = np.sum(pred * target, axis=(-2, -1), keepdims=True)
-    den = np.maximum(np.sum(pred * pred, axis=(-2, -1), keepdims=True), 1e-12)
-    return pred * (num / den)
-
-
 def evaluate_predictions(pred: np.ndarray, target: np.ndarray, actions: Sequence[str],
                          subjects: Sequence[str], model_kind: str,
                          skeleton: skeleton_lib.Skeleton) -> Dict:
@@ -59,7 +52,7 @@ def evaluate_predictions(pred: np.ndarray, target: np.ndarray, actions: Sequence
                 for s in np.unique(subjects) for a in np.unique(actions[subjects == s])},
         }
     # Per-joint analysis on protocol #1 errors, in mm.
-    aligned = _scale_aligned(pred, target) if model_kind == "repgan" else pred
+    aligned = metrics.scale_align(pred, target) if model_kind == "repgan" else pred
     errs = metrics.joint_errors(aligned, target)
     out["per_joint"] = {n: float(e) for n, e in zip(skeleton.joint_names, errs.mean(0))}
     hard = list(skeleton.hard_joints)
