@@ -18,6 +18,7 @@ setup(
         "absl-py>=1.4",
         "h5py>=3.8",
         "matplotlib>=3.7",
+        "importlib_resources",  # tensorflow-datasets needs it to build, without declaring it
     ],
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.16"],
