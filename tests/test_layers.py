@@ -1,0 +1,145 @@
+"""Custom layers: REM, AttentionModule (ASN eqs. 6-8), (w)KCS (RepGAN eqs. 1-6),
+residual block; checked against hand computations."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfpose import layers as L
+from tfpose import skeleton
+
+
+def _rotation(rng):
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    return (q * np.sign(np.linalg.det(q))).astype(np.float32)  # det +1
+
+
+def test_rem_is_x_plus_relu_at_inference_and_has_no_weights():
+    x = np.array([[-2.0, -0.5, 0.0, 0.5, 3.0]], np.float32)
+    rem = L.RandomEnhancement(0.5)
+    np.testing.assert_array_equal(rem(x, training=False).numpy(), x + np.maximum(x, 0))
+    np.testing.assert_array_equal(L.RandomEnhancement(0.0)(x, training=True).numpy(),
+                                  x + np.maximum(x, 0))
+    assert rem.weights == [] and rem.count_params() == 0
+    # In training the dropped branch is noisy but the identity path survives:
+    # y - x is either 0 or relu(x) / (1 - rate).
+    big = np.abs(np.random.default_rng(0).normal(size=(64, 32))).astype(np.float32) + 0.1
+    d = rem(big, training=True).numpy() - big
+    assert np.all(np.isclose(d, 0) | np.isclose(d, 2 * big, rtol=1e-5))
+    assert L.RandomEnhancement.from_config(rem.get_config()).rate == 0.5
+
+
+def test_attention_module_matches_hand_computed_eqs_6_to_8():
+    rng = np.random.default_rng(1)
+    f1, f2, fs = (rng.normal(size=(3, 4)).astype(np.float32) for _ in range(3))
+    w = np.array([[0.5, -1.0, 2.0, 0.0], [0.1, 0.2, -0.3, 1.5]], np.float32)
+    am = L.AttentionModule()
+    am([f1, f2], fs)
+    assert am.w.shape == (2, 4)
+    np.testing.assert_array_equal(am.w.numpy(), 0)  # documented init: att = 0.5
+    am.w.assign(w)
+
+    def sigmoid(a):
+        return 1 / (1 + np.exp(-a))
+    expected = fs.copy()
+    for i, f in enumerate((f1, f2)):
+        dist = np.sqrt(((f - fs) ** 2).sum(axis=1, keepdims=True))   # (3, 1)
+        sim = w[i][None, :] * dist                                     # eq. 6
+        att = 1 - sigmoid(sim)                                         # eq. 7
+        expected = expected + att * f                                  # eq. 8
+    np.testing.assert_allclose(am([f1, f2], fs).numpy(), expected, rtol=1e-5, atol=1e-6)
+
+    f1t, f2t, fst = (tf.constant(a) for a in (f1, f2, fs))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([f1t, f2t, fst])
+        loss = tf.reduce_sum(tf.square(am([f1t, f2t], fst)))
+    for g in tape.gradient(loss, [am.w, f1t, f2t, fst]):
+        assert g is not None and np.abs(g.numpy()).sum() > 0
+    gw = tape.gradient(loss, am.w).numpy()
+    assert np.all(np.abs(gw).sum(axis=1) > 0)  # both w_1 and w_2 learn
+
+
+def test_attention_module_in_graph_and_xla_and_config():
+    am = L.AttentionModule(name="am")
+    fn = tf.function(lambda a, b, c: am([a, b], c), jit_compile=True)
+    x = tf.random.normal((5, 8))
+    assert fn(x, x + 1, x - 1).shape == (5, 8)
+    clone = L.AttentionModule.from_config(am.get_config())
+    assert isinstance(clone, L.AttentionModule)
+
+
+def test_wkcs_weights_follow_bone_distances_fig4():
+    s = skeleton.get("h36m17")
+    d = s.bone_distance_matrix()
+    assert (d == d.T).all()
+    rhip = s.bones.index((s.index("Hip"), s.index("RHip")))
+    assert (d[rhip] == 1).sum() == 3 and (d[rhip] == 5).sum() == 2
+    layer = L.WeightedKCS("h36m17")
+    w = layer.weight_matrix
+    assert w.shape == (16, 16) and (w == w.T).all()
+    for i in range(16):
+        for j in range(16):
+            want = 1.0 if (i == j or d[i, j] == 1) else np.tanh(1.0 / (d[i, j] - 1.0))
+            assert w[i, j] == pytest.approx(want, abs=1e-7)
+    # Distance 2 -> tanh(1) ~ 0.76, distance 5 -> tanh(1/4) ~ 0.245.
+    far = np.where(d[rhip] == 5)[0]
+    np.testing.assert_allclose(w[rhip, far], np.tanh(0.25), rtol=1e-6)
+    layer(np.zeros((1, 17, 3), np.float32))
+    assert layer.weights == [] and layer.count_params() == 0
+
+
+@pytest.mark.parametrize("name", ["h36m17", "humaneva15"])
+def test_kcs_diagonal_lengths_and_invariances(name):
+    s = skeleton.get(name)
+    rng = np.random.default_rng(2)
+    pose = rng.normal(size=(4, s.num_joints, 3)).astype(np.float32)
+    kcs, wkcs = L.KCS(name), L.WeightedKCS(name)
+    k = kcs(pose).numpy()
+    assert k.shape == (4, s.num_bones, s.num_bones)
+    lengths = np.stack([np.linalg.norm(pose[:, c] - pose[:, p], axis=-1) for p, c in s.bones], 1)
+    np.testing.assert_allclose(np.diagonal(k, axis1=1, axis2=2), lengths ** 2, rtol=1e-5)
+    # Off-diagonal: dot products of bone vectors.
+    (p0, c0), (p1, c1) = s.bones[0], s.bones[3]
+    dot = ((pose[:, c0] - pose[:, p0]) * (pose[:, c1] - pose[:, p1])).sum(-1)
+    np.testing.assert_allclose(k[:, 0, 3], dot, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(wkcs(pose).numpy(), k * wkcs.weight_matrix, rtol=1e-6)
+    moved = pose + np.array([10.0, -3.0, 7.0], np.float32)
+    rotated = pose @ _rotation(rng).T
+    for layer in (kcs, wkcs):
+        ref = layer(pose).numpy()
+        np.testing.assert_allclose(layer(moved).numpy(), ref, rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(layer(rotated).numpy(), ref, rtol=1e-4, atol=1e-4)
+
+
+def test_kcs_config_and_xla():
+    layer = L.WeightedKCS("humaneva15")
+    clone = L.WeightedKCS.from_config(layer.get_config())
+    np.testing.assert_array_equal(clone.weight_matrix, layer.weight_matrix)
+    x = tf.random.normal((3, 15, 3))
+    np.testing.assert_allclose(tf.function(layer, jit_compile=True)(x).numpy(),
+                               layer(x).numpy(), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="kcs"):
+        L.kcs_layer("bogus", "h36m17")
+
+
+def test_residual_block_is_martinez_block():
+    block = L.ResidualBlock(16, dropout=0.5, activation="leaky_relu")
+    x = np.random.default_rng(3).normal(size=(8, 16)).astype(np.float32)
+    y = block(x, training=False).numpy()
+    # Two Dense+BN (+ max-norm) pairs: 2 * (16*16 + 16 + 4*16) weights.
+    assert block.count_params() == 2 * (16 * 16 + 16 + 4 * 16)
+    # With the residual branch's last Dense zeroed the block is the identity.
+    block.block2.dense.kernel.assign(np.zeros((16, 16), np.float32))
+    block.block2.bn.beta.assign(np.zeros(16, np.float32))
+    np.testing.assert_allclose(block(x, training=False).numpy(), x, atol=1e-6)
+    assert y.shape == (8, 16)
+    plain = L.ResidualBlock(16, use_batchnorm=False, max_norm=False)
+    plain(x)
+    assert plain.count_params() == 2 * (16 * 16 + 16)
+    assert isinstance(block.block1.dense.kernel_constraint, keras.constraints.MaxNorm)
+    assert plain.block1.dense.kernel_constraint is None
+    cfg = block.get_config()
+    assert cfg["activation"] == "leaky_relu" and cfg["width"] == 16
+    with pytest.raises(ValueError, match="skip"):
+        L.ResidualBlock(16)(np.zeros((2, 8), np.float32))

@@ -1,0 +1,73 @@
+"""Martinez et al. 2017, "A simple yet effective baseline for 3D human pose
+estimation": the fully connected lifting network both papers build on."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from tfpose import layers as L
+from tfpose import skeleton as skeleton_lib
+
+
+def check_input_shape(input_shape, num_joints: int, dims: int, who: str) -> None:
+    """Raise a clear error when a model gets the wrong joint layout."""
+    tail = tuple(input_shape[-2:])
+    if len(input_shape) != 3 or any(t is not None and int(t) != e
+                                    for t, e in zip(tail, (num_joints, dims))):
+        raise ValueError(f"{who} expects input [batch, {num_joints}, {dims}], "
+                         f"got shape {tuple(input_shape)}")
+
+
+@keras.saving.register_keras_serializable(package="tfpose")
+class Baseline(keras.Model):
+    """Martinez's network: [B, J2, 2] -> [B, J3, 3].
+
+    Dense(width) BN act Dropout, ``num_blocks`` residual blocks, Dense(J3*3).
+    Parameters at full width (1024, 2 blocks): 4,304,947 for h36m16 -> h36m17
+    (SH input), 4,306,995 for h36m17 -> h36m17 (Martinez reports ~4-5M);
+    4,296,749 for humaneva15 -> humaneva15. (BatchNorm moving statistics,
+    4 x 1024 per BN layer, are included in these counts.)
+    """
+
+    def __init__(self, skeleton_in: str = "h36m17", skeleton_out: str = "h36m17",
+                 width: int = 1024, num_blocks: int = 2, dropout: float = 0.5,
+                 max_norm: bool = True, activation: str = "relu", **kwargs):
+        super().__init__(**kwargs)
+        self.skeleton_in = skeleton_lib.get(skeleton_in).name
+        self.skeleton_out = skeleton_lib.get(skeleton_out).name
+        self.num_joints_in = skeleton_lib.get(skeleton_in).num_joints
+        self.num_joints_out = skeleton_lib.get(skeleton_out).num_joints
+        self.width = int(width)
+        self.num_blocks = int(num_blocks)
+        self.dropout_rate = float(dropout)
+        self.max_norm = bool(max_norm)
+        self.activation = activation
+        common = dict(dropout=self.dropout_rate, max_norm=self.max_norm, activation=activation)
+        self.input_block = L.LinearBlock(self.width, name="input_block", **common)
+        self.blocks = [L.ResidualBlock(self.width, name=f"residual_{i}", **common)
+                       for i in range(self.num_blocks)]
+        self.output_dense = L.dense(self.num_joints_out * 3, self.max_norm, name="output")
+
+    def build(self, input_shape):
+        check_input_shape(input_shape, self.num_joints_in, 2, type(self).__name__)
+        self.input_block.build((None, self.num_joints_in * 2))
+        for block in self.blocks:
+            block.build((None, self.width))
+        self.output_dense.build((None, self.width))
+
+    def call(self, x, training=None):
+        h = ops.reshape(ops.cast(x, "float32"), (-1, self.num_joints_in * 2))
+        h = self.input_block(h, training=training)
+        for block in self.blocks:
+            h = block(h, training=training)
+        return ops.reshape(self.output_dense(h), (-1, self.num_joints_out, 3))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_joints_out, 3)
+
+    def get_config(self):
+        return {**super().get_config(), "skeleton_in": self.skeleton_in,
+                "skeleton_out": self.skeleton_out, "width": self.width,
+                "num_blocks": self.num_blocks, "dropout": self.dropout_rate,
+                "max_norm": self.max_norm, "activation": self.activation}
