@@ -18,6 +18,7 @@ setup(
         "absl-py>=1.4",
         "h5py>=3.8",
         "matplotlib>=3.7",
+        "tensorboard>=2.16",  # summaries; TF 2.21 no longer pulls it in
         "importlib_resources",  # tensorflow-datasets needs it to build, without declaring it
     ],
     extras_require={

@@ -74,12 +74,21 @@ def load_frames(name: str, split: str, *, manual_dir: Optional[str] = None,
     skel_2d, skel_3d, _, _ = check_dataset(name)
     if frame_stride < 1:
         raise ValueError(f"frame_stride must be >= 1, got {frame_stride}")
-    builder = tfds_human36m.prepare(name, manual_dir=manual_dir, data_dir=data_dir,
-                                    subjects=tuple(subjects) if subjects else None)
+    builder = tfds_human36m.builder(name, data_dir=data_dir)
+    if subjects and not builder.is_prepared():
+        # Build only what is asked for; a full build, when present, is filtered instead.
+        builder = tfds_human36m.prepare(name, manual_dir=manual_dir, data_dir=data_dir,
+                                        subjects=tuple(subjects))
+    elif not builder.is_prepared():
+        builder = tfds_human36m.prepare(name, manual_dir=manual_dir, data_dir=data_dir)
     if split not in builder.info.splits:
-        raise ValueError(f"{name} has no split {split!r}; it has {', '.join(builder.info.splits)}")
+        raise ValueError(f"{name} has no split {split!r}"
+                         + (f" for subjects {list(subjects)}" if subjects else "")
+                         + f"; it has {', '.join(builder.info.splits)}")
     cols = {k: [] for k in ("pose_2d", "pose_3d", "subject", "action", "camera_id", "sequence")}
     for i, ex in enumerate(tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False))):
+        if subjects and ex["subject"].decode() not in subjects:
+            continue
         p2, p3 = ex["pose_2d"][::frame_stride], ex["pose_3d"][::frame_stride]
         n = len(p2)
         cols["pose_2d"].append(p2)

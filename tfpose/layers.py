@@ -106,7 +106,8 @@ class LinearBlock(keras.layers.Layer):
         self.activation = activation
         self.random_enhancement = bool(random_enhancement)
         self.dense = dense(self.width, self.max_norm, name="dense")
-        self.bn = keras.layers.BatchNormalization(name="bn") if self.use_batchnorm else None
+        self.bn = keras.layers.BatchNormalization(
+            synchronized=True, name="bn") if self.use_batchnorm else None
         if self.random_enhancement:
             self.rem = RandomEnhancement(self.dropout_rate, name="rem")
         else:

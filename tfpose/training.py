@@ -166,7 +166,7 @@ class SupervisedTask(Task):
         super().__init__(config, normalizer, strategy)
         with strategy.scope():
             self.model = models_lib.build(config.model, **config.model_kwargs())
-            self.model(tf.zeros([1, self.skeleton_2d.num_joints, 2]))
+            self.model.build((None, self.skeleton_2d.num_joints, 2))
             self.schedule = _exponential_decay(config)
             self.optimizer = keras.optimizers.Adam(self.schedule)
             self.optimizer.build(self.model.trainable_variables)
@@ -207,9 +207,7 @@ class RepGANTask(Task):
         with strategy.scope():
             self.model = models_lib.build("repgan", **config.model_kwargs())
             j = self.skeleton_2d.num_joints
-            self.model(tf.zeros([1, j, 2]))
-            self.model.discriminator(tf.zeros([1, j, 3]), tf.zeros([1, j, 2]))
-            self.model.reprojector(tf.zeros([1, j, 3]))
+            self.model.build((None, j, 2))  # builds generator, reprojector and critic
 
             def adam():
                 return keras.optimizers.Adam(config.lr, beta_1=0.0, beta_2=0.9)
@@ -218,6 +216,8 @@ class RepGANTask(Task):
             self.opt_gen.build(self.model.generator.trainable_variables)
             self.opt_rep.build(self.model.reprojector.trainable_variables)
             self.opt_dis.build(self.model.discriminator.trainable_variables)
+            # Interpolation factors of the gradient penalty; its state is checkpointed.
+            self.gp_seed = keras.random.SeedGenerator(config.seed)
         self.optimizer = self.opt_gen  # its iteration count is the step count
 
     def columns(self, frames):
@@ -243,12 +243,14 @@ class RepGANTask(Task):
             else:  # separate: the reprojector learns 3D -> 2D from real pairs only
                 fake_2d = rep(fake_3d, training=False)
                 l_rep = tf.reduce_mean(tf.square(rep(real_3d, training=True) - real_2d))
-            p_fake = dis(fake_3d, fake_2d, training=True)
-            p_real = dis(real_3d, real_2d, training=True)
+            p_fake = dis([fake_3d, fake_2d], training=True)
+            p_real = dis([real_3d, real_2d], training=True)
             l_dis = losses_lib.wasserstein_critic_loss(p_real, p_fake)
             if cfg.lipschitz == "gp":
+                eps = keras.random.uniform([tf.shape(x2d)[0]], seed=self.gp_seed)
                 gp = losses_lib.gradient_penalty(
-                    lambda a, b: dis(a, b, training=True), (real_3d, real_2d), (fake_3d, fake_2d))
+                    lambda inputs: dis(inputs, training=True), [real_3d, real_2d],
+                    [fake_3d, fake_2d], epsilon=eps)
                 l_dis_total = l_dis + cfg.gp_weight * gp
             else:
                 gp = tf.constant(0.0)
@@ -270,7 +272,7 @@ class RepGANTask(Task):
 
     def checkpoint_objects(self):
         return {"model": self.model, "opt_gen": self.opt_gen, "opt_rep": self.opt_rep,
-                "opt_dis": self.opt_dis}
+                "opt_dis": self.opt_dis, "gp_seed": self.gp_seed.state.value}
 
     def learning_rate(self):
         return tf.constant(self.config.lr)
@@ -503,7 +505,7 @@ def fit(config: TrainConfig, model_dir: str, *, manual_dir=None, data_dir=None,
                     for key, v in last_logs.items():
                         tf.summary.scalar(f"train/{key}", v)
                     tf.summary.scalar("train/learning_rate", float(task.learning_rate()))
-                progress.update(global_step, last_logs, epoch)
+                progress.update(global_step, last_logs, epoch + 1)
                 if at_ckpt and s < steps_per_epoch:
                     save(global_step)
         epoch_var.assign(epoch + 1)
