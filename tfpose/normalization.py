@@ -51,7 +51,7 @@ class Normalizer:
         raise NotImplementedError
 
     def root_relative(self, pose):
-        pose = tf.convert_to_tensor(pose, tf.float32)
+        pose = tf.cast(pose, tf.float32)
         return pose - pose[..., self.root:self.root + 1, :]
 
     # -- persistence -------------------------------------------------------
@@ -115,7 +115,7 @@ class ZScoreNormalizer(Normalizer):
         return self.mean_3d.shape[0]
 
     def normalize_2d(self, pose_2d):
-        pose_2d = tf.convert_to_tensor(pose_2d, tf.float32)
+        pose_2d = tf.cast(pose_2d, tf.float32)
         return (pose_2d - self.mean_2d) / np.maximum(self.std_2d, _EPS)
 
     def normalize_3d(self, pose_3d):
@@ -123,7 +123,7 @@ class ZScoreNormalizer(Normalizer):
         return (self.root_relative(pose_3d) - self.mean_3d) / safe_std
 
     def denormalize_3d(self, pose_3d):
-        pose_3d = tf.convert_to_tensor(pose_3d, tf.float32)
+        pose_3d = tf.cast(pose_3d, tf.float32)
         return pose_3d * self.std_3d + self.mean_3d
 
     def to_dict(self) -> Dict:
@@ -152,7 +152,7 @@ class RootScaleNormalizer(Normalizer):
         return rel / self._scale(rel[..., :2])
 
     def denormalize_3d(self, pose_3d):
-        return tf.convert_to_tensor(pose_3d, tf.float32)
+        return tf.cast(pose_3d, tf.float32)
 
 
 def for_model(kind: str, pose_2d: Optional[np.ndarray] = None, pose_3d: Optional[np.ndarray] = None,

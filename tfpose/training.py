@@ -148,7 +148,11 @@ class Task:
         return self.model(x, training=False)
 
     def checkpoint_objects(self) -> Dict:
-        raise NotImplementedError
+        # Keras 3 layers kept in Python lists are invisible to tf.train.Checkpoint's
+        # object graph, so the model's variables (weights, BN statistics, dropout
+        # seed states) are saved as one ordered list; the order is fixed by the
+        # architecture, unlike the auto-generated variable names.
+        return {"model_variables": list(self.model.variables)}
 
     def variables_for_summary(self) -> Dict[str, tf.Tensor]:
         return {}
@@ -193,7 +197,7 @@ class SupervisedTask(Task):
         return logs
 
     def checkpoint_objects(self):
-        return {"model": self.model, "optimizer": self.optimizer}
+        return {**super().checkpoint_objects(), "optimizer": self.optimizer}
 
     def learning_rate(self):
         return self.schedule(self.optimizer.iterations)
@@ -260,9 +264,10 @@ class RepGANTask(Task):
             l_gen = l_adv + cfg.lambda_angle * l_angle
             if l_rep is None:
                 l_rep = l_adv
-        for loss, net, opt in ((l_gen, gen, self.opt_gen), (l_rep, rep, self.opt_rep),
-                               (l_dis_total, dis, self.opt_dis)):
-            grads = tape.gradient(loss / replicas, net.trainable_variables)
+            # Per-replica share of the global-batch mean (inside the tape, so it is taped).
+            scaled = [loss / replicas for loss in (l_gen, l_rep, l_dis_total)]
+        for loss, net, opt in zip(scaled, (gen, rep, dis), (self.opt_gen, self.opt_rep, self.opt_dis)):
+            grads = tape.gradient(loss, net.trainable_variables)
             opt.apply_gradients(zip(grads, net.trainable_variables))
         del tape
         if cfg.lipschitz == "clip":
@@ -271,8 +276,8 @@ class RepGANTask(Task):
                 "angle": l_angle, "wasserstein": -l_dis}
 
     def checkpoint_objects(self):
-        return {"model": self.model, "opt_gen": self.opt_gen, "opt_rep": self.opt_rep,
-                "opt_dis": self.opt_dis, "gp_seed": self.gp_seed.state.value}
+        return {**super().checkpoint_objects(), "opt_gen": self.opt_gen, "opt_rep": self.opt_rep,
+                "opt_dis": self.opt_dis, "gp_seed": self.gp_seed.state}
 
     def learning_rate(self):
         return tf.constant(self.config.lr)
@@ -425,6 +430,12 @@ def fit(config: TrainConfig, model_dir: str, *, manual_dir=None, data_dir=None,
     if val_frames is not None:
         val_frames = val_frames.with_3d_joints_of(skel_3d)
     root = skeleton_lib.get(skel_3d).root
+    bad_rows = ~(np.isfinite(train_frames.pose_2d).all((1, 2))
+                 & np.isfinite(train_frames.pose_3d).all((1, 2)))
+    if bad_rows.any():
+        raise TrainingError(f"{int(bad_rows.sum())} training frames of {config.dataset} are not "
+                            f"finite (first: sequence {int(train_frames.sequence[bad_rows][0])}); "
+                            "clean the data before training")
 
     norm_path = os.path.join(model_dir, NORMALIZATION_FILE)
     if stored is not None and tf.io.gfile.exists(norm_path):
@@ -438,8 +449,6 @@ def fit(config: TrainConfig, model_dir: str, *, manual_dir=None, data_dir=None,
     epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch")
     ckpt = tf.train.Checkpoint(epoch=epoch_var, step_in_epoch=step_in_epoch,
-                               rng_state=[v.value if hasattr(v, "value") else v
-                                          for v in task.model.variables if "seed" in v.path],
                                **task.checkpoint_objects())
     manager = tf.train.CheckpointManager(ckpt, os.path.join(model_dir, "ckpt"), max_to_keep=3)
     if manager.latest_checkpoint:
@@ -455,16 +464,30 @@ def fit(config: TrainConfig, model_dir: str, *, manual_dir=None, data_dir=None,
     total_steps = steps_per_epoch * config.epochs
     k = config.steps_per_call
 
-    def replica_step(*batch):
-        return task.train_step(*batch)
+    # XLA compiles the per-replica math; the iterator and cross-replica parts stay outside.
+    replica_step = tf.function(task.train_step, jit_compile=True) if config.jit_compile \
+        else task.train_step
 
-    @tf.function(jit_compile=False)
+    # The first step whose loss was not finite (-1: none), kept on the device so
+    # that checking it costs nothing per step.
+    first_bad_step = tf.Variable(-1, dtype=tf.int64, trainable=False)
+    step_counter = task.optimizer.iterations
+
+    def one_step(iterator):
+        per_replica = strategy.run(replica_step, args=next(iterator))
+        logs = {key: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+                for key, v in per_replica.items()}
+        finite = tf.reduce_all([tf.math.is_finite(v) for v in logs.values()])
+        first_bad_step.assign(tf.where(
+            tf.logical_and(first_bad_step < 0, tf.logical_not(finite)),
+            tf.cast(step_counter, tf.int64), first_bad_step))
+        return logs
+
+    @tf.function
     def train_calls(iterator, n):
-        logs = None
-        for _ in tf.range(n):
-            per_replica = strategy.run(replica_step, args=next(iterator))
-            logs = {key: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
-                    for key, v in per_replica.items()}
+        logs = one_step(iterator)
+        for _ in tf.range(n - 1):  # several steps per call: less per-step overhead
+            logs = one_step(iterator)
         return logs
 
     writer = tf.summary.create_file_writer(os.path.join(model_dir, "logs"))
@@ -496,11 +519,13 @@ def fit(config: TrainConfig, model_dir: str, *, manual_dir=None, data_dir=None,
             at_ckpt = global_step % config.checkpoint_every < n
             if global_step % log_every < n or at_ckpt or s == steps_per_epoch:
                 last_logs = {key: float(v) for key, v in logs.items()}
-                bad = [key for key, v in last_logs.items() if not math.isfinite(v)]
-                if bad:
+                bad_step = int(first_bad_step.numpy())
+                if bad_step >= 0:
+                    bad = [key for key, v in last_logs.items() if not math.isfinite(v)]
                     raise TrainingError(
-                        f"non-finite {', '.join(bad)} at step {global_step} (epoch {epoch}); "
-                        f"the last good checkpoint is {manager.latest_checkpoint}")
+                        f"non-finite loss ({', '.join(bad) or 'loss'}) first at step {bad_step} "
+                        f"(epoch {epoch + 1}); stopped without saving; the last good "
+                        f"checkpoint is {manager.latest_checkpoint}")
                 with writer.as_default(step=global_step):
                     for key, v in last_logs.items():
                         tf.summary.scalar(f"train/{key}", v)
