@@ -85,9 +85,10 @@ class ExportError(ValueError):
 def serving_function(task) -> Callable[[tf.Tensor], Dict[str, tf.Tensor]]:
     """``keypoints_2d [B, J2, 2] -> {"keypoints_3d": [B, J3, 3]}`` for a task.
 
-    Pure TFLite builtins: ABS, LESS_EQUAL, SELECT_V2, SUM, ADD besides the
-    network itself. Non-finite detection is ``|x| <= FLT_MAX`` (false for NaN
-    and +-inf) rather than ``is_finite``, which TFLite lacks.
+    Pure TFLite builtins (the full-width baseline converts to FULLY_CONNECTED,
+    ADD, MUL, SUB, RESHAPE and, for the guard, ABS, LESS_EQUAL, SELECT_V2,
+    FILL, SHAPE, ZEROS_LIKE, SUM). Non-finite detection is ``|x| <= FLT_MAX``
+    (false for NaN and +-inf) rather than ``is_finite``, which TFLite lacks.
     """
     normalizer = task.normalizer
 

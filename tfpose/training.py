@@ -400,6 +400,40 @@ def predict(task: Task, pose_2d: np.ndarray, batch_size: int = 4096) -> np.ndarr
     return np.concatenate([o.numpy() for o in out]) if out else np.zeros((0,))
 
 
+def make_train_function(task: Task, strategy: tf.distribute.Strategy,
+                        first_bad_step: tf.Variable):
+    """``train_calls(iterator, n)``: n training steps in one ``tf.function`` call.
+
+    Several steps per call amortise the Python/dispatch overhead that
+    dominates small batches. ``first_bad_step`` records, on the device, the
+    first step whose losses were not finite (-1: none), so checking it costs
+    nothing per step.
+    """
+    # XLA compiles the per-replica math; the iterator and cross-replica parts stay outside.
+    replica_step = (tf.function(task.train_step, jit_compile=True) if task.config.jit_compile
+                    else task.train_step)
+    step_counter = task.optimizer.iterations
+
+    def one_step(iterator):
+        per_replica = strategy.run(replica_step, args=next(iterator))
+        logs = {key: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+                for key, v in per_replica.items()}
+        finite = tf.reduce_all([tf.math.is_finite(v) for v in logs.values()])
+        first_bad_step.assign(tf.where(
+            tf.logical_and(first_bad_step < 0, tf.logical_not(finite)),
+            tf.cast(step_counter, tf.int64), first_bad_step))
+        return logs
+
+    @tf.function
+    def train_calls(iterator, n):
+        logs = one_step(iterator)
+        for _ in tf.range(n - 1):
+            logs = one_step(iterator)
+        return logs
+
+    return train_calls
+
+
 def fit(config: TrainConfig, model_dir: str, *, manual_dir=None, data_dir=None,
         strategy: Optional[tf.distribute.Strategy] = None, command_line: str = "",
         max_steps: Optional[int] = None, train_frames: Optional[data_lib.Frames] = None,
@@ -463,32 +497,8 @@ def fit(config: TrainConfig, model_dir: str, *, manual_dir=None, data_dir=None,
                             f"of {config.batch_size}")
     total_steps = steps_per_epoch * config.epochs
     k = config.steps_per_call
-
-    # XLA compiles the per-replica math; the iterator and cross-replica parts stay outside.
-    replica_step = tf.function(task.train_step, jit_compile=True) if config.jit_compile \
-        else task.train_step
-
-    # The first step whose loss was not finite (-1: none), kept on the device so
-    # that checking it costs nothing per step.
     first_bad_step = tf.Variable(-1, dtype=tf.int64, trainable=False)
-    step_counter = task.optimizer.iterations
-
-    def one_step(iterator):
-        per_replica = strategy.run(replica_step, args=next(iterator))
-        logs = {key: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
-                for key, v in per_replica.items()}
-        finite = tf.reduce_all([tf.math.is_finite(v) for v in logs.values()])
-        first_bad_step.assign(tf.where(
-            tf.logical_and(first_bad_step < 0, tf.logical_not(finite)),
-            tf.cast(step_counter, tf.int64), first_bad_step))
-        return logs
-
-    @tf.function
-    def train_calls(iterator, n):
-        logs = one_step(iterator)
-        for _ in tf.range(n - 1):  # several steps per call: less per-step overhead
-            logs = one_step(iterator)
-        return logs
+    train_calls = make_train_function(task, strategy, first_bad_step)
 
     writer = tf.summary.create_file_writer(os.path.join(model_dir, "logs"))
     global_step = int(epoch_var.numpy()) * steps_per_epoch + int(step_in_epoch.numpy())
