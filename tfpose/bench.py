@@ -183,7 +183,8 @@ def report(quick: bool = False, manual_dir: Optional[str] = None,
         export_dir = export.export_model_dir(model_dir, os.path.join(tmp, "e"))
         rows = export.benchmark(export_dir, model_dir, batch_sizes=(1, 1024),
                                 warmup=2 if quick else 20, min_runs=3 if quick else 50,
-                                min_seconds=0.2 if quick else 3.0)
+                                min_seconds=0.2 if quick else 3.0,
+                                num_threads=os.cpu_count())
         out["inference"] = {"width": width, "rows": rows, "sizes": export.file_sizes(export_dir)}
     if manual_dir and os.path.isdir(manual_dir):
         out["tfds"] = tfds_build(manual_dir, subjects=["S9"] if quick else None)

@@ -58,7 +58,7 @@ class TrainConfig:
     seed: int = 0
     subjects: Optional[List[str]] = None  # restrict training subjects (tests, quick runs)
     checkpoint_every: int = 1000
-    steps_per_call: int = 1
+    steps_per_call: int = 10  # steps per tf.function call (see README, Performance)
     jit_compile: bool = False
     val_stride: int = 10  # per-epoch validation on every n-th test frame
     noise_std: float = 0.0  # Gaussian pixel noise added to 2D training inputs
