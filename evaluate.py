@@ -26,6 +26,8 @@ def _define_flags():
     flags.DEFINE_integer("noise_seed", 0, "Seed of that noise.")
     flags.DEFINE_integer("batch_size", 4096, "Inference batch size.")
     flags.DEFINE_string("output", None, "results.json path (default: <model_dir>/results.json).")
+    flags.DEFINE_string("figures", None, "Folder for PNG figures: per-joint errors and "
+                        "2D input / ground truth / prediction examples.")
 
 
 def run(argv=None):
@@ -46,7 +48,7 @@ def main(argv):
             data_dir=FLAGS.data_dir, manual_dir=FLAGS.manual_dir, subjects=FLAGS.subjects,
             frame_stride=FLAGS.frame_stride, noise_std=FLAGS.noise_std,
             noise_seed=FLAGS.noise_seed, batch_size=FLAGS.batch_size, output=FLAGS.output,
-            command_line=" ".join(sys.argv))
+            command_line=" ".join(sys.argv), figures=FLAGS.figures)
     except (ValueError, RuntimeError) as e:
         sys.exit(f"evaluate.py: error: {e}")
     print(text)

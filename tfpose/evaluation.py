@@ -105,7 +105,8 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
         dataset: Optional[str] = None, data_dir: Optional[str] = None,
         manual_dir: Optional[str] = None, subjects: Optional[Sequence[str]] = None,
         frame_stride: int = 1, noise_std: float = 0.0, noise_seed: int = 0,
-        batch_size: int = 4096, output: Optional[str] = None, command_line: str = ""):
+        batch_size: int = 4096, output: Optional[str] = None, command_line: str = "",
+        figures: Optional[str] = None, num_examples: int = 4):
     """Evaluate a model directory or an exported model; returns (results, printable text)."""
     import tensorflow as tf
 
@@ -168,6 +169,9 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
                  f"AUC {results['auc']:.1f}")
     lines.append("bone-length RMSE: " + "  ".join(
         f"{k} {v:.1f}" for k, v in results["bone_length_rmse"].items()))
+    if figures:
+        lines.append(save_figures(figures, frames, pose_2d, pred, target, kind, skel_3d,
+                                  results, num_examples))
     output = output or (os.path.join(model_dir, "results.json") if model_dir else
                         os.path.join(saved_model, "results.json"))
     tf.io.gfile.makedirs(os.path.dirname(os.path.abspath(output)))
@@ -175,3 +179,24 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
         json.dump(results, f, indent=1)
     lines.append(f"wrote {output}")
     return results, "\n".join(lines)
+
+
+def save_figures(folder: str, frames, pose_2d: np.ndarray, pred: np.ndarray, target: np.ndarray,
+                 kind: str, skel_3d: skeleton_lib.Skeleton, results: Dict,
+                 num_examples: int = 4) -> str:
+    """Per-joint error bars (ASN Fig. 5) and input / truth / prediction triplets (ASN Fig. 7)."""
+    from tfpose import visualize
+
+    os.makedirs(folder, exist_ok=True)
+    errors = [results["per_joint"][n] for n in skel_3d.joint_names]
+    bars = visualize.save_per_joint_bars(os.path.join(folder, "per_joint.png"), {kind: errors},
+                                         skel_3d, title=f"{kind} on {results['dataset']}: "
+                                         "per-joint error (protocol #1, mm)")
+    # Evenly spread examples over different actions.
+    picks = np.linspace(0, len(pred) - 1, num_examples).astype(int)
+    shown = metrics.scale_align(pred[picks], target[picks]) if kind == "repgan" else pred[picks]
+    titles = [f"{frames.subject[i]} {frames.action[i]} cam {frames.camera_id[i]}" for i in picks]
+    trip = visualize.save_triplets(os.path.join(folder, "examples.png"), pose_2d[picks],
+                                   target[picks], shown, skeleton_lib.get(frames.skeleton_2d),
+                                   skel_3d, titles=titles)
+    return f"figures: {bars}, {trip}"
