@@ -389,12 +389,15 @@ def _validation(task: Task, frames: data_lib.Frames, batch_size: int = 4096) -> 
 def predict(task: Task, pose_2d: np.ndarray, batch_size: int = 4096) -> np.ndarray:
     """2D pixels -> root-relative 3D in output units (mm or normalised)."""
     if not hasattr(task, "_predict_fn"):
-        @tf.function(reduce_retracing=True)
+        spec = tf.TensorSpec([None, task.skeleton_2d.num_joints, 2], tf.float32)
+
+        @tf.function(input_signature=[spec])
         def fn(p2):
             x = task.normalizer.normalize_2d(p2)
             y = task.predict_normalized(x)
             return task.normalizer.denormalize_3d(y)
         task._predict_fn = fn
+    pose_2d = np.asarray(pose_2d, np.float32)
     out = [task._predict_fn(tf.constant(pose_2d[i:i + batch_size]))
            for i in range(0, len(pose_2d), batch_size)]
     return np.concatenate([o.numpy() for o in out]) if out else np.zeros((0,))
