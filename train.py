@@ -54,7 +54,8 @@ def _define_flags():
                       "RepGAN critic constraint: gradient penalty or weight clipping.")
     flags.DEFINE_float("gp_weight", d.gp_weight, "Gradient penalty weight.")
     flags.DEFINE_float("clip_value", d.clip_value, "Weight clipping bound.")
-    flags.DEFINE_float("lambda_angle", d.lambda_angle, "Weight of L_angle (RepGAN eq. 13).")
+    flags.DEFINE_float("lambda_angle", None, "Weight of L_angle (RepGAN eq. 13); default 1 "
+                       "where the 2D joints include the nose (human36m/gt), else 0.")
     flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
                       "tf.distribute strategy.")
     flags.DEFINE_integer("max_steps", None, "Stop after this many global steps in total.")

@@ -244,3 +244,11 @@ def test_speed_switches_keep_the_numerics(tmp_path, small_frames, model):
     tight = 1e-5 if model == "baseline" else 3e-3
     np.testing.assert_allclose(results["multi"], results["plain"], atol=tight * scale)
     np.testing.assert_allclose(results["xla"], results["plain"], atol=3e-3 * scale)
+
+
+def test_angle_weight_defaults_follow_the_skeleton():
+    gt = training.TrainConfig(model="repgan", dataset="human36m/gt")
+    sh = training.TrainConfig(model="repgan", dataset="human36m/sh")
+    assert gt.angle_weight == 1.0 and sh.angle_weight == 0.0
+    assert training.TrainConfig(model="repgan", dataset="human36m/sh",
+                                lambda_angle=0.5).angle_weight == 0.5
