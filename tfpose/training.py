@@ -517,7 +517,6 @@ def fit(config: TrainConfig, model_dir: str, *, manual_dir=None, data_dir=None,
     writer = tf.summary.create_file_writer(os.path.join(model_dir, "logs"))
     global_step = int(epoch_var.numpy()) * steps_per_epoch + int(step_in_epoch.numpy())
     progress = _Progress(total_steps, global_step, every=max(1, min(100, steps_per_epoch)))
-    history = {}
     last_logs: Dict[str, float] = {}
     log_every = max(k, 100 // k * k)
 
@@ -567,10 +566,9 @@ def fit(config: TrainConfig, model_dir: str, *, manual_dir=None, data_dir=None,
                     tf.summary.scalar(f"validation/{key}", v)
             logging.info("epoch %d done: %s", epoch + 1,
                          " ".join(f"{k2}={v:.4g}" for k2, v in last_logs.items()))
-        history[epoch + 1] = dict(last_logs)
         save(global_step)
         writer.flush()
-    _append_history(model_dir, history)
+        _append_history(model_dir, {epoch + 1: dict(last_logs)})  # survives a later kill
     return last_logs
 
 
