@@ -49,6 +49,7 @@ def test_train_then_evaluate_end_to_end(tmp_path, tfds_data_dir, model, dataset,
     p2 = res["protocols"]["protocol2"]["per_action"]
     assert len(p1) == 16 and res["subjects"] == ["S11", "S9"]
     assert res["command_line"] and res["train_config"]["model"] == model
+    assert res["train_command_line"].startswith("train.py --model=" + model)
     for table in (p1, p2):
         assert all(np.isfinite(v) and 0 < v < 400 for v in table.values())
     assert p2["Avg"] < p1["Avg"]  # alignment can only help

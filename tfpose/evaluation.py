@@ -124,6 +124,7 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
         num_joints_2d = len(meta["joint_names_2d"])
         predict_fn = predictor.predict
         train_config = meta.get("train_config")
+        train_command_line = None
         source = saved_model
     else:
         task = training.restore_task(model_dir)
@@ -132,6 +133,8 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
         num_joints_2d = task.skeleton_2d.num_joints
         predict_fn = lambda p2: training.predict(task, p2, batch_size)  # noqa: E731
         train_config = task.config.to_dict()
+        with open(os.path.join(model_dir, training.CONFIG_FILE)) as f:
+            train_command_line = json.load(f).get("command_line")
         source = model_dir
     dataset = dataset or trained_on
     skel_2d_name, _, _, eval_split = data_lib.check_dataset(dataset)
@@ -154,6 +157,7 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
         "source": os.path.abspath(source), "noise_std": noise_std, "frame_stride": frame_stride,
         "subjects": sorted(set(frames.subject.tolist())), "git_commit": _git_commit(),
         "command_line": command_line, "train_config": train_config,
+        "train_command_line": train_command_line,
         "units": "mm (RepGAN: scale-aligned per pose)" if kind == "repgan" else "mm",
     })
     lines = [f"{kind} on {dataset} ({eval_split}, {len(frames)} frames"

@@ -1,0 +1,62 @@
+"""Markdown tables for docs/RESULTS.md from evaluate.py's results.json files.
+
+    python docs/results_tables.py docs/results/*.json
+
+Reads only what evaluate.py wrote; the papers' numbers are typed in below
+from the tables of the two papers (../shared/papers).
+"""
+
+import json
+import sys
+
+ACTIONS = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Photo", "Posing",
+           "Purchases", "Sitting", "SittingDown", "Smoking", "Waiting", "WalkDog", "Walking",
+           "WalkTogether")
+SHORT = ("Direct", "Discuss", "Eat", "Greet", "Phone", "Photo", "Pose", "Purch", "Sit",
+         "SitD", "Smoke", "Wait", "WalkD", "Walk", "WalkT")
+
+
+def _row(values):
+    return dict(zip(ACTIONS + ("Avg",), values))
+
+
+# ASN Table 1 (protocol #1, SH 2D), reordered into ACTIONS order.
+PAPER = {
+    "Martinez (ASN Table 1, SH)": _row([52.99, 60.55, 62.08, 62.72, 86.10, 83.49, 57.96, 58.89,
+                                        81.70, 99.59, 69.17, 64.04, 67.49, 50.72, 54.63, 67.48]),
+    "ASN (ASN Table 1, SH)": _row([51.77, 59.38, 59.55, 60.33, 84.15, 80.44, 56.22, 57.36, 79.73,
+                                   97.68, 67.07, 62.53, 65.25, 48.76, 52.48, 65.51]),
+    "RepGAN (Table 1, GT, #1)": _row([43.3, 52.9, 42.5, 48.7, 45.9, 59.8, 44.9, 45.9, 49.5, 55.9,
+                                      44.9, 49.6, 51.3, 43.0, 45.9, 48.3]),
+    "RepGAN (Table 2, GT, #2)": _row([32.1, 36.6, 30.1, 36.3, 31.4, 39.6, 33.4, 31.4, 34.5, 40.8,
+                                      33.5, 34.8, 36.1, 30.9, 34.7, 34.4]),
+}
+
+
+def table(rows):
+    head = "| | " + " | ".join(SHORT) + " | Avg |"
+    sep = "|---|" + "---:|" * (len(SHORT) + 1)
+    lines = [head, sep]
+    for name, per_action in rows.items():
+        cells = [f"{per_action[a]:.1f}" if a in per_action else "-" for a in ACTIONS + ("Avg",)]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(paths):
+    rows = {}
+    for path in paths:
+        with open(path) as f:
+            r = json.load(f)
+        tag = f"{r['model']} ({r['dataset']}, {path.rsplit('/', 1)[-1]})"
+        for label, block in r["protocols"].items():
+            rows[f"{tag} {label} {block['metric']}"] = block["per_action"]
+        print(f"- {tag}: hard joints {r['hard_joints']:.1f} mm, other {r['other_joints']:.1f} mm, "
+              f"bone RMSE avg {r['bone_length_rmse']['avg']:.1f} mm, 3DPCK {r['pck150']:.1f}, "
+              f"AUC {r['auc']:.1f}; `{r['command_line']}`")
+    print()
+    print(table({**PAPER, **rows}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
