@@ -1,6 +1,10 @@
 """Markdown tables for docs/RESULTS.md from evaluate.py's results.json files.
 
     python docs/results_tables.py docs/results/*.json
+    python docs/results_tables.py --bars=docs/results/per_joint.png a.json b.json
+
+``--bars`` draws ASN Fig. 5 (per-joint errors, hard | other joints) for the
+given runs, which must share a 3D skeleton.
 
 Reads only what evaluate.py wrote; the papers' numbers are typed in below
 from the tables of the two papers (../shared/papers).
@@ -43,7 +47,25 @@ def table(rows):
     return "\n".join(lines)
 
 
+def bars(out, paths):
+    from tfpose import skeleton, visualize
+
+    errors, skel = {}, None
+    for path in paths:
+        with open(path) as f:
+            r = json.load(f)
+        names = list(r["per_joint"])
+        skel = next(s for s in skeleton.SKELETONS.values() if list(s.joint_names) == names)
+        label = f"{r['model']}" + (f" {r['train_config'].get('asn_variant')}"
+                                   if r["model"] == "asn" else "")
+        errors[label] = [r["per_joint"][n] for n in names]
+    visualize.save_per_joint_bars(out, errors, skel, title="Per-joint error, protocol #1 (mm)")
+    print(f"wrote {out}")
+
+
 def main(paths):
+    if paths and paths[0].startswith("--bars="):
+        return bars(paths[0].split("=", 1)[1], paths[1:])
     rows = {}
     for path in paths:
         with open(path) as f:
