@@ -49,11 +49,6 @@ class Frames:
     def __len__(self) -> int:
         return len(self.pose_2d)
 
-    def subset(self, index) -> "Frames":
-        return dataclasses.replace(
-            self, **{f: getattr(self, f)[index] for f in
-                     ("pose_2d", "pose_3d", "subject", "action", "camera_id", "sequence")})
-
     def with_3d_joints_of(self, skeleton_name: str) -> "Frames":
         """Keep the 3D joints named in another skeleton (e.g. h36m16 for RepGAN on SH)."""
         if skeleton_name == self.skeleton_3d:
@@ -167,9 +162,3 @@ def training_dataset(
 
 def steps_per_epoch(num_frames: int, global_batch_size: int) -> int:
     return num_frames // global_batch_size
-
-
-def evaluation_batches(pose_2d: np.ndarray, batch_size: int, transform: Callable) -> tf.data.Dataset:
-    """Sequential batches of 2D inputs for inference (no shuffling, last batch kept)."""
-    ds = tf.data.Dataset.from_tensor_slices(pose_2d).batch(batch_size)
-    return ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

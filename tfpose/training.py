@@ -165,9 +165,6 @@ class Task:
         # architecture, unlike the auto-generated variable names.
         return {"model_variables": list(self.model.variables)}
 
-    def variables_for_summary(self) -> Dict[str, tf.Tensor]:
-        return {}
-
 
 def _exponential_decay(config: TrainConfig):
     return keras.optimizers.schedules.ExponentialDecay(
@@ -371,9 +368,9 @@ def restore_task(model_dir: str, strategy=None, expect_partial: bool = True) -> 
 class _Progress:
     """A progress bar on a terminal, plain log lines otherwise."""
 
-    def __init__(self, total_steps: int, start: int, every: int):
+    def __init__(self, total_steps: int, start: int):
         self.interactive = sys.stdout.isatty()
-        self.total, self.every = total_steps, every
+        self.total = total_steps
         self.bar = keras.utils.Progbar(total_steps, stateful_metrics=None) if self.interactive else None
         self.start_time, self.start_step = time.time(), start
 
@@ -516,7 +513,7 @@ def fit(config: TrainConfig, model_dir: str, *, manual_dir=None, data_dir=None,
 
     writer = tf.summary.create_file_writer(os.path.join(model_dir, "logs"))
     global_step = int(epoch_var.numpy()) * steps_per_epoch + int(step_in_epoch.numpy())
-    progress = _Progress(total_steps, global_step, every=max(1, min(100, steps_per_epoch)))
+    progress = _Progress(total_steps, global_step)
     last_logs: Dict[str, float] = {}
     log_every = max(k, 100 // k * k)
 
