@@ -41,8 +41,11 @@ def evaluate_predictions(pred: np.ndarray, target: np.ndarray, actions: Sequence
     actions = np.asarray(actions)
     subjects = np.asarray(subjects)
     out: Dict = {"num_frames": int(len(pred)), "protocols": {}}
+    protocol1_errors = None
     for label, name in protocols_for(model_kind).items():
         errs = metrics.errors_for_protocol(pred, target, name)  # (N, J)
+        if protocol1_errors is None:
+            protocol1_errors = errs
         frame = errs.mean(-1)
         out["protocols"][label] = {
             "metric": name,
@@ -51,9 +54,9 @@ def evaluate_predictions(pred: np.ndarray, target: np.ndarray, actions: Sequence
                 f"{s}/{a}": float(frame[(subjects == s) & (actions == a)].mean())
                 for s in np.unique(subjects) for a in np.unique(actions[subjects == s])},
         }
-    # Per-joint analysis on protocol #1 errors, in mm.
+    # Per-joint analysis on protocol #1 errors (RepGAN: scale aligned), in mm.
     aligned = metrics.scale_align(pred, target) if model_kind == "repgan" else pred
-    errs = metrics.joint_errors(aligned, target)
+    errs = metrics.joint_errors(aligned, target) if model_kind == "repgan" else protocol1_errors
     out["per_joint"] = {n: float(e) for n, e in zip(skeleton.joint_names, errs.mean(0))}
     hard = list(skeleton.hard_joints)
     other = [j for j in range(skeleton.num_joints) if j not in hard and j != skeleton.root]

@@ -34,10 +34,9 @@ class Baseline(keras.Model):
                  width: int = 1024, num_blocks: int = 2, dropout: float = 0.5,
                  max_norm: bool = True, activation: str = "relu", **kwargs):
         super().__init__(**kwargs)
-        self.skeleton_in = skeleton_lib.get(skeleton_in).name
-        self.skeleton_out = skeleton_lib.get(skeleton_out).name
-        self.num_joints_in = skeleton_lib.get(skeleton_in).num_joints
-        self.num_joints_out = skeleton_lib.get(skeleton_out).num_joints
+        s_in, s_out = skeleton_lib.get(skeleton_in), skeleton_lib.get(skeleton_out)
+        self.skeleton_in, self.skeleton_out = s_in.name, s_out.name
+        self.num_joints_in, self.num_joints_out = s_in.num_joints, s_out.num_joints
         self.width = int(width)
         self.num_blocks = int(num_blocks)
         self.dropout_rate = float(dropout)
