@@ -26,8 +26,11 @@ def test_bench_quick_report(tmp_path, shared_data):
         assert row["samples_per_s"] > 0 and row["train_gflop_per_sample"] > 0
         np.testing.assert_allclose(row["fraction_of_matmul_peak"],
                                    row["achieved_gflops"] / report["matmul_2048_gflops"])
+    assert {r["mixed_precision"] for r in report["training"]} == {"none", "bfloat16"}
+    assert report["matmul_2048_bf16_gflops"] > 1
     # RepGAN trains three networks per step: more FLOPs per sample than the baseline.
-    flops = {r["model"]: r["train_gflop_per_sample"] for r in report["training"]}
+    flops = {r["model"]: r["train_gflop_per_sample"] for r in report["training"]
+             if r["mixed_precision"] == "none"}
     assert flops["repgan"] > flops["asn"] > flops["baseline"]
     runtimes = {(r["runtime"], r["batch"]) for r in report["inference"]["rows"]}
     assert ("TFLite float32", 1) in runtimes and ("SavedModel signature", 1024) in runtimes

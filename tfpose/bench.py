@@ -36,14 +36,14 @@ from tfpose import data as data_lib  # noqa: E402
 from tfpose import export, normalization, training  # noqa: E402
 
 
-def matmul_gflops(n: int = 2048, seconds: float = 2.0) -> float:
-    """Sustained float32 matmul rate of the default device, GFLOP/s."""
-    a = tf.random.normal([n, n])
-    b = tf.random.normal([n, n])
+def matmul_gflops(n: int = 2048, seconds: float = 2.0, dtype=tf.float32) -> float:
+    """Sustained matmul rate of the default device, GFLOP/s."""
+    a = tf.cast(tf.random.normal([n, n]), dtype)
+    b = tf.cast(tf.random.normal([n, n]), dtype)
 
     @tf.function
     def mm(a, b):
-        return tf.reduce_sum(tf.matmul(a, b))
+        return tf.reduce_sum(tf.cast(tf.matmul(a, b), tf.float32))
 
     mm(a, b).numpy()
     runs, start = 0, time.perf_counter()
@@ -76,12 +76,14 @@ def train_flops_per_sample(task: training.Task) -> float:
 
 def training_throughput(model: str, batch_size: int, *, width: int = 1024,
                         steps_per_call: int = 10, jit_compile: bool = False,
-                        seconds: float = 5.0, num_frames: int = 100_000) -> Dict:
+                        mixed_precision: str = "none", seconds: float = 5.0,
+                        num_frames: int = 100_000) -> Dict:
     """Steady-state training samples/s on synthetic frames of human36m/sh shape."""
     frames = export.synthetic_frames(num_frames, "human36m/sh")
     config = training.TrainConfig(model=model, dataset="human36m/sh", batch_size=batch_size,
                                   width=width, steps_per_call=steps_per_call,
-                                  jit_compile=jit_compile, val_stride=0)
+                                  jit_compile=jit_compile, mixed_precision=mixed_precision,
+                                  val_stride=0)
     frames = frames.with_3d_joints_of(config.skeletons()[1])
     strategy = tf.distribute.get_strategy()
     norm = normalization.for_model(model, frames.pose_2d, frames.pose_3d)
@@ -113,7 +115,8 @@ def training_throughput(model: str, batch_size: int, *, width: int = 1024,
     flops = train_flops_per_sample(task)
     rate = steps * batch_size / elapsed
     return {"model": model, "batch_size": batch_size, "width": width,
-            "steps_per_call": k, "jit_compile": jit_compile, "steps_per_s": steps / elapsed,
+            "steps_per_call": k, "jit_compile": jit_compile, "mixed_precision": mixed_precision,
+            "steps_per_s": steps / elapsed,
             "samples_per_s": rate, "train_gflop_per_sample": flops / 1e9,
             "achieved_gflops": rate * flops / 1e9}
 
@@ -166,17 +169,28 @@ def report(quick: bool = False, manual_dir: Optional[str] = None,
         "cpu_count": os.cpu_count(), "platform": platform.platform(),
         "tensorflow": tf.__version__, "quick": quick,
         "matmul_2048_gflops": matmul_gflops(512 if quick else 2048, 0.3 if quick else 3.0),
+        "matmul_2048_bf16_gflops": matmul_gflops(512 if quick else 2048, 0.3 if quick else 3.0,
+                                                 tf.bfloat16),
         "training": [], "inference": None, "tfds": None,
     }
+    # (steps per call, XLA, mixed precision) per row; every row at batch 64 in full mode.
+    variants = ((1, False, "none"), (10, False, "none"), (10, True, "none"),
+                (10, False, "bfloat16"))
     for model in ("baseline", "asn", "repgan"):
         for batch in ((64,) if quick else (64, 1024)):
-            for k, jit in (((1, False), (10, False), (10, True)) if batch == 64 and not quick
-                           else ((10, False),)):
-                logging.info("training throughput: %s batch %d k=%d jit=%s", model, batch, k, jit)
+            for k, jit, mp in (variants if batch == 64 and not quick else
+                               [v for v in variants if v[0] == 10 and not v[1]]):
+                logging.info("training throughput: %s batch %d k=%d jit=%s mixed=%s",
+                             model, batch, k, jit, mp)
                 row = training_throughput(model, batch, width=width, steps_per_call=k,
-                                          jit_compile=jit, seconds=seconds,
+                                          jit_compile=jit, mixed_precision=mp, seconds=seconds,
                                           num_frames=4096 if quick else 100_000)
+                # Against the float32 matmul rate (the issue's reference) and, for
+                # bfloat16 rows, against the bfloat16 matmul rate as well.
                 row["fraction_of_matmul_peak"] = row["achieved_gflops"] / out["matmul_2048_gflops"]
+                if mp == "bfloat16":
+                    row["fraction_of_bf16_matmul_peak"] = (row["achieved_gflops"]
+                                                           / out["matmul_2048_bf16_gflops"])
                 out["training"].append(row)
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = export.make_synthetic_model_dir(os.path.join(tmp, "m"), width=width)

@@ -46,13 +46,15 @@ def activation_layer(activation: str, name: Optional[str] = None) -> keras.layer
     raise ValueError(f"unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}")
 
 
-def dense(units: int, max_norm: bool = False, name: Optional[str] = None) -> keras.layers.Dense:
+def dense(units: int, max_norm: bool = False, name: Optional[str] = None,
+          dtype=None) -> keras.layers.Dense:
     """Dense layer with Kaiming (He normal) init, as in Martinez et al.
 
     ``max_norm`` adds Martinez's max-norm constraint: each unit's incoming
     weight vector is rescaled to norm <= 1 after every update (the common
     reading of their ``clip_by_norm(w, 1)``; it keeps the wide layers from
-    blowing up under dropout).
+    blowing up under dropout). ``dtype="float32"`` keeps an output head in
+    float32 under a mixed-precision policy (see ``tfpose.precision``).
     """
     return keras.layers.Dense(
         units,
@@ -60,6 +62,7 @@ def dense(units: int, max_norm: bool = False, name: Optional[str] = None) -> ker
         bias_initializer="zeros",
         kernel_constraint=keras.constraints.MaxNorm(1.0, axis=0) if max_norm else None,
         name=name,
+        dtype=dtype,
     )
 
 
@@ -204,6 +207,7 @@ class AttentionModule(keras.layers.Layer):
     """
 
     def __init__(self, w_initializer="zeros", **kwargs):
+        kwargs.setdefault("dtype", "float32")  # distances and sigmoids: float32 under mixed precision
         super().__init__(**kwargs)
         self.w_initializer = keras.initializers.get(w_initializer)
 
@@ -250,6 +254,7 @@ class KCS(keras.layers.Layer):
     """
 
     def __init__(self, skeleton: Union[str, skeleton_lib.Skeleton] = "h36m17", **kwargs):
+        kwargs.setdefault("dtype", "float32")  # squared bone lengths: float32 under mixed precision
         super().__init__(**kwargs)
         self.skeleton_name = _skeleton_name(skeleton)
         self._skel = _skeleton(skeleton)

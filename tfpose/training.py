@@ -32,6 +32,7 @@ from tfpose import losses as losses_lib
 from tfpose import metrics as metrics_lib
 from tfpose import models as models_lib
 from tfpose import normalization
+from tfpose import precision
 from tfpose import skeleton as skeleton_lib
 
 MODEL_KINDS = ("baseline", "asn", "repgan")
@@ -60,6 +61,7 @@ class TrainConfig:
     checkpoint_every: int = 1000
     steps_per_call: int = 10  # steps per tf.function call (see README, Performance)
     jit_compile: bool = False
+    mixed_precision: str = "none"  # none | bfloat16 (see tfpose.precision)
     val_stride: int = 10  # per-epoch validation on every n-th test frame
     noise_std: float = 0.0  # Gaussian pixel noise added to 2D training inputs
     # model switches
@@ -78,6 +80,7 @@ class TrainConfig:
         if self.model not in MODEL_KINDS:
             raise ValueError(f"unknown model {self.model!r}; expected one of {', '.join(MODEL_KINDS)}")
         data_lib.check_dataset(self.dataset)
+        precision.check_mode(self.mixed_precision)
         if self.lipschitz not in ("gp", "clip"):
             raise ValueError(f"lipschitz must be 'gp' or 'clip', got {self.lipschitz!r}")
         for name in ("epochs", "batch_size", "frame_stride", "checkpoint_every", "steps_per_call"):
@@ -139,8 +142,12 @@ def make_strategy(name: str = "default") -> tf.distribute.Strategy:
 class Task:
     """A model with its optimisers, data transform and per-replica step."""
 
-    def __init__(self, config: TrainConfig, normalizer: normalization.Normalizer, strategy):
+    def __init__(self, config: TrainConfig, normalizer: normalization.Normalizer, strategy,
+                 mixed_precision: Optional[str] = None):
         self.config = config
+        # Training runs in config.mixed_precision; inference may ask for float32.
+        self.mixed_precision = (config.mixed_precision if mixed_precision is None
+                                else precision.check_mode(mixed_precision))
         self.normalizer = normalizer
         self.strategy = strategy
         self.skeleton_2d, self.skeleton_3d = (skeleton_lib.get(s) for s in config.skeletons())
@@ -174,9 +181,9 @@ def _exponential_decay(config: TrainConfig):
 class SupervisedTask(Task):
     """Baseline and ASN: 2D -> 3D regression with MSE (ASN: L1 + L2)."""
 
-    def __init__(self, config, normalizer, strategy):
-        super().__init__(config, normalizer, strategy)
-        with strategy.scope():
+    def __init__(self, config, normalizer, strategy, mixed_precision=None):
+        super().__init__(config, normalizer, strategy, mixed_precision)
+        with strategy.scope(), precision.dtype_policy(self.mixed_precision):
             self.model = models_lib.build(config.model, **config.model_kwargs())
             self.model.build((None, self.skeleton_2d.num_joints, 2))
             self.schedule = _exponential_decay(config)
@@ -214,9 +221,9 @@ class SupervisedTask(Task):
 class RepGANTask(Task):
     """RepGAN: generator, reprojector and critic trained together (WGAN)."""
 
-    def __init__(self, config, normalizer, strategy):
-        super().__init__(config, normalizer, strategy)
-        with strategy.scope():
+    def __init__(self, config, normalizer, strategy, mixed_precision=None):
+        super().__init__(config, normalizer, strategy, mixed_precision)
+        with strategy.scope(), precision.dtype_policy(self.mixed_precision):
             self.model = models_lib.build("repgan", **config.model_kwargs())
             j = self.skeleton_2d.num_joints
             self.model.build((None, j, 2))  # builds generator, reprojector and critic
@@ -291,9 +298,11 @@ class RepGANTask(Task):
         return tf.constant(self.config.lr)
 
 
-def make_task(config: TrainConfig, normalizer, strategy) -> Task:
+def make_task(config: TrainConfig, normalizer, strategy,
+              mixed_precision: Optional[str] = None) -> Task:
+    """The task of ``config``; ``mixed_precision`` overrides the config's (inference)."""
     cls = RepGANTask if config.model == "repgan" else SupervisedTask
-    return cls(config, normalizer, strategy)
+    return cls(config, normalizer, strategy, mixed_precision)
 
 
 # --------------------------------------------------------------------------
@@ -346,11 +355,16 @@ def write_config(model_dir: str, config: TrainConfig, normalizer, command_line: 
     tf.io.gfile.rename(tmp, os.path.join(model_dir, CONFIG_FILE), overwrite=True)
 
 
-def restore_task(model_dir: str, strategy=None, expect_partial: bool = True) -> Task:
-    """Rebuild the task of a model directory and load its latest weights."""
+def restore_task(model_dir: str, strategy=None, expect_partial: bool = True,
+                 mixed_precision: str = "none") -> Task:
+    """Rebuild the task of a model directory and load its latest weights.
+
+    Inference runs in float32 by default even for a model trained with
+    mixed precision (its variables are float32 either way)."""
     config = read_config(model_dir)
     normalizer = normalization.Normalizer.load(os.path.join(model_dir, NORMALIZATION_FILE))
-    task = make_task(config, normalizer, strategy or tf.distribute.get_strategy())
+    task = make_task(config, normalizer, strategy or tf.distribute.get_strategy(),
+                     mixed_precision)
     ckpt = tf.train.Checkpoint(**task.checkpoint_objects())
     latest = tf.train.latest_checkpoint(os.path.join(model_dir, "ckpt"))
     if latest is None:

@@ -77,7 +77,8 @@ class ASN(keras.Model):
                                          name="input_block", **common)
         self.blocks = [L.ResidualBlock(self.width, name=f"residual_{i}", **common)
                        for i in range(self.num_blocks)]
-        self.basic_output = L.dense(self.num_joints_out * 3, self.max_norm, name="basic_output")
+        self.basic_output = L.dense(self.num_joints_out * 3, self.max_norm,
+                                    name="basic_output", dtype="float32")
         # Refinement network.
         if self.use_refinement:
             self.refine_blocks = [L.LinearBlock(self.width, name=f"refine_{i}", **common)
@@ -87,7 +88,7 @@ class ASN(keras.Model):
             elif self.fusion == "dense":
                 self.fusion_dense = L.dense(self.width, self.max_norm, name="fusion_dense")
             self.refined_output = L.dense(self.num_joints_out * 3, self.max_norm,
-                                          name="refined_output")
+                                          name="refined_output", dtype="float32")
 
     @property
     def refinement_layers(self):

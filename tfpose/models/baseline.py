@@ -46,7 +46,8 @@ class Baseline(keras.Model):
         self.input_block = L.LinearBlock(self.width, name="input_block", **common)
         self.blocks = [L.ResidualBlock(self.width, name=f"residual_{i}", **common)
                        for i in range(self.num_blocks)]
-        self.output_dense = L.dense(self.num_joints_out * 3, self.max_norm, name="output")
+        self.output_dense = L.dense(self.num_joints_out * 3, self.max_norm, name="output",
+                                    dtype="float32")
 
     def build(self, input_shape):
         check_input_shape(input_shape, self.num_joints_in, 2, type(self).__name__)

@@ -42,7 +42,8 @@ class _MLP(keras.Model):
         self.input_block = L.LinearBlock(self.width, name="input_block", **common)
         self.blocks = [L.ResidualBlock(self.width, name=f"residual_{i}", **common)
                        for i in range(self.num_blocks)]
-        self.output_dense = L.dense(self.num_joints * self.out_dims, self.max_norm, name="output")
+        self.output_dense = L.dense(self.num_joints * self.out_dims, self.max_norm, name="output",
+                                    dtype="float32")
 
     def build(self, input_shape):
         check_input_shape(input_shape, self.num_joints, self.in_dims, type(self).__name__)
@@ -138,7 +139,7 @@ class Discriminator(keras.Model):
         if self.kcs_layer is not None:
             self.dense_kcs = L.dense(self.width, self.max_norm, name="dense_kcs")
             self.act_kcs = L.activation_layer(activation, name="act_kcs")
-        self.output_dense = L.dense(1, False, name="output")
+        self.output_dense = L.dense(1, False, name="output", dtype="float32")
 
     def build(self, input_shape):
         shape_3d, shape_2d = input_shape
