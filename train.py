@@ -38,6 +38,8 @@ def _define_flags():
     flags.DEFINE_integer("steps_per_call", d.steps_per_call,
                          "Training steps per tf.function call (cuts per-step overhead).")
     flags.DEFINE_bool("jit_compile", d.jit_compile, "Compile the step with XLA.")
+    flags.DEFINE_bool("fused_adam", d.fused_adam, "Update weights with TF's fused Adam kernel "
+                      "(same formula as Keras's Adam, one pass per weight).")
     flags.DEFINE_enum("mixed_precision", d.mixed_precision, ["none", "bfloat16"],
                       "Run the dense trunks in bfloat16 (variables, heads, losses stay float32).")
     flags.DEFINE_integer("val_stride", d.val_stride, "Validate each epoch on every n-th test "

@@ -32,6 +32,7 @@ from tfpose import losses as losses_lib
 from tfpose import metrics as metrics_lib
 from tfpose import models as models_lib
 from tfpose import normalization
+from tfpose import optimizers
 from tfpose import precision
 from tfpose import skeleton as skeleton_lib
 
@@ -62,6 +63,7 @@ class TrainConfig:
     steps_per_call: int = 10  # steps per tf.function call (see README, Performance)
     jit_compile: bool = False
     mixed_precision: str = "none"  # none | bfloat16 (see tfpose.precision)
+    fused_adam: bool = True  # one fused kernel per weight update (see tfpose.optimizers)
     val_stride: int = 10  # per-epoch validation on every n-th test frame
     noise_std: float = 0.0  # Gaussian pixel noise added to 2D training inputs
     # model switches
@@ -187,7 +189,7 @@ class SupervisedTask(Task):
             self.model = models_lib.build(config.model, **config.model_kwargs())
             self.model.build((None, self.skeleton_2d.num_joints, 2))
             self.schedule = _exponential_decay(config)
-            self.optimizer = keras.optimizers.Adam(self.schedule)
+            self.optimizer = optimizers.adam(self.schedule, fused=config.fused_adam)
             self.optimizer.build(self.model.trainable_variables)
         joint_mask = np.ones(self.skeleton_3d.num_joints, np.float32)
         joint_mask[self.skeleton_3d.root] = 0.0  # its normalised target is constant
@@ -229,7 +231,8 @@ class RepGANTask(Task):
             self.model.build((None, j, 2))  # builds generator, reprojector and critic
 
             def adam():
-                return keras.optimizers.Adam(config.lr, beta_1=0.0, beta_2=0.9)
+                return optimizers.adam(config.lr, fused=config.fused_adam, beta_1=0.0,
+                                       beta_2=0.9)
 
             self.opt_gen, self.opt_rep, self.opt_dis = adam(), adam(), adam()
             self.opt_gen.build(self.model.generator.trainable_variables)
