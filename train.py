@@ -40,6 +40,8 @@ def _define_flags():
     flags.DEFINE_bool("jit_compile", d.jit_compile, "Compile the step with XLA.")
     flags.DEFINE_bool("fused_adam", d.fused_adam, "Update weights with TF's fused Adam kernel "
                       "(same formula as Keras's Adam, one pass per weight).")
+    flags.DEFINE_bool("fast_dropout", d.fast_dropout, "Dropout masks from 8 random bits per "
+                      "unit (rate rounded to 1/256; exact for 0.5) instead of a float each.")
     flags.DEFINE_enum("mixed_precision", d.mixed_precision, ["none", "bfloat16"],
                       "Run the dense trunks in bfloat16 (variables, heads, losses stay float32).")
     flags.DEFINE_integer("val_stride", d.val_stride, "Validate each epoch on every n-th test "

@@ -143,3 +143,35 @@ def test_residual_block_is_martinez_block():
     assert cfg["activation"] == "leaky_relu" and cfg["width"] == 16
     with pytest.raises(ValueError, match="skip"):
         L.ResidualBlock(16)(np.zeros((2, 8), np.float32))
+
+
+@pytest.mark.parametrize("rate", [0.5, 0.25, 0.1])
+def test_fast_dropout_drops_at_the_rate_and_keeps_the_expectation(rate):
+    layer = L.FastDropout(rate, seed=4)
+    x = tf.ones([512, 1000])  # a width that is not a multiple of 4
+    y = layer(x, training=True).numpy()
+    dropped = (y == 0).mean()
+    q = round(rate * 256) / 256
+    assert abs(dropped - q) < 0.005 and abs(q - rate) <= 1 / 512
+    np.testing.assert_allclose(y[y != 0], 1 / (1 - q), rtol=1e-6)
+    assert abs(y.mean() - 1.0) < 0.02
+    # Units are dropped independently: no pattern shared between columns or rows.
+    assert abs(np.corrcoef((y[:, :-1] == 0).ravel(), (y[:, 1:] == 0).ravel())[0, 1]) < 0.02
+    assert not np.array_equal(y == 0, layer(x, training=True).numpy() == 0)  # fresh mask per call
+    np.testing.assert_array_equal(layer(x, training=False), x)
+    xla = tf.function(lambda t: layer(t, training=True), jit_compile=True)(x).numpy()
+    assert abs((xla == 0).mean() - q) < 0.005
+    assert L.FastDropout.from_config(layer.get_config()).rate == rate
+
+
+def test_fast_dropout_in_blocks_and_models_round_trips():
+    block = L.LinearBlock(16, dropout=0.5, fast_dropout=True)
+    block.build((None, 8))
+    assert isinstance(block.dropout, L.FastDropout)
+    assert L.LinearBlock.from_config(block.get_config()).fast_dropout
+    rem = L.LinearBlock(16, dropout=0.5, random_enhancement=True, fast_dropout=True)
+    assert isinstance(rem.rem.dropout, L.FastDropout)
+    assert isinstance(L.LinearBlock(16, dropout=0.5).dropout, keras.layers.Dropout)
+    bf16 = L.FastDropout(0.5, seed=1, dtype="mixed_bfloat16")
+    out = bf16(tf.ones([4, 64]), training=True)
+    assert out.dtype == tf.bfloat16 and set(np.unique(out.numpy().astype(np.float32))) <= {0, 2}

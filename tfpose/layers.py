@@ -3,6 +3,8 @@
 * :class:`LinearBlock` and :class:`ResidualBlock` -- the fully connected
   building blocks of Martinez et al. 2017 (Dense, BatchNorm, activation,
   Dropout; two of them plus a skip connection make a residual block).
+* :class:`FastDropout` -- Dropout whose mask costs a quarter of the random
+  numbers (8 random bits per unit).
 * :class:`RandomEnhancement` -- ASN's REM, ``y = x + Dropout(ReLU(x))``.
 * :class:`AttentionModule` -- ASN's AM (eqs. 6-8), fusing 2D features into
   the refinement network's 3D feature.
@@ -20,6 +22,7 @@ from typing import Optional, Sequence, Union
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from tfpose import skeleton as skeleton_lib
@@ -67,6 +70,54 @@ def dense(units: int, max_norm: bool = False, name: Optional[str] = None,
 
 
 @keras.saving.register_keras_serializable(package="tfpose")
+class FastDropout(keras.layers.Layer):
+    """Inverted dropout with the mask drawn from 8 random bits per unit.
+
+    ``keras.layers.Dropout`` draws one float32 uniform per unit; on a CPU the
+    counter-based generator then dominates the layer (1.9 of 2.2 ms per
+    million units here, ~11 % of a batch-1024 Martinez training step). This
+    layer draws one 32-bit integer per *four* units, reads it as four bytes
+    and keeps a unit when its byte is >= ``round(rate * 256)``: each unit is
+    dropped independently with probability ``q = round(rate * 256) / 256``
+    (exactly ``rate`` for 0.5, within 1/512 otherwise) and kept units are
+    scaled by ``1 / (1 - q)``, so the expectation is unchanged.
+    """
+
+    def __init__(self, rate: float, seed: Optional[int] = None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
+        self.rate = float(rate)
+        self.seed = seed
+        self.threshold = int(round(self.rate * 256))
+        self.seed_generator = keras.random.SeedGenerator(seed) if self.threshold else None
+
+    def call(self, x, training=None):
+        if not training or not self.threshold:
+            return x
+        width = x.shape[-1]
+        flat = tf.reshape(x, [-1, width])
+        words = tf.random.stateless_uniform(
+            [tf.shape(flat)[0], (width + 3) // 4], self.seed_generator.next(),
+            minval=None, maxval=None, dtype=tf.uint32)
+        noise = tf.reshape(tf.bitcast(words, tf.uint8), [tf.shape(flat)[0], -1])[:, :width]
+        scale = 256.0 / (256 - self.threshold)
+        mask = tf.cast(noise >= self.threshold, flat.dtype) * tf.cast(scale, flat.dtype)
+        return tf.reshape(flat * mask, tf.shape(x))  # backward: one multiply by the mask
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+def dropout_layer(rate: float, fast: bool = False, name: Optional[str] = None):
+    """``keras.layers.Dropout`` or :class:`FastDropout` (``train.py --fast_dropout``)."""
+    return FastDropout(rate, name=name) if fast else keras.layers.Dropout(rate, name=name)
+
+
+@keras.saving.register_keras_serializable(package="tfpose")
 class RandomEnhancement(keras.layers.Layer):
     """ASN's Random Enhancement Module: ``y = x + Dropout(ReLU(x))``.
 
@@ -75,10 +126,11 @@ class RandomEnhancement(keras.layers.Layer):
     first layer are not erased (ASN sec. 2.4). No weights.
     """
 
-    def __init__(self, rate: float = 0.5, **kwargs):
+    def __init__(self, rate: float = 0.5, fast_dropout: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.rate = float(rate)
-        self.dropout = keras.layers.Dropout(self.rate)
+        self.fast_dropout = bool(fast_dropout)
+        self.dropout = dropout_layer(self.rate, self.fast_dropout)
 
     def call(self, x, training=None):
         return x + self.dropout(ops.relu(x), training=training)
@@ -87,7 +139,7 @@ class RandomEnhancement(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate}
+        return {**super().get_config(), "rate": self.rate, "fast_dropout": self.fast_dropout}
 
 
 @keras.saving.register_keras_serializable(package="tfpose")
@@ -95,13 +147,15 @@ class LinearBlock(keras.layers.Layer):
     """Martinez's unit: Dense(width) -> BatchNorm -> activation -> Dropout.
 
     ``random_enhancement=True`` replaces activation + Dropout by ASN's REM
-    (only used at the first layer of ASN's basic network).
+    (only used at the first layer of ASN's basic network). ``fast_dropout``
+    picks :class:`FastDropout` over Keras's Dropout.
     """
 
     def __init__(self, width: int = 1024, dropout: float = 0.5, use_batchnorm: bool = True,
                  max_norm: bool = True, activation: str = "relu",
-                 random_enhancement: bool = False, **kwargs):
+                 random_enhancement: bool = False, fast_dropout: bool = False, **kwargs):
         super().__init__(**kwargs)
+        self.fast_dropout = bool(fast_dropout)
         self.width = int(width)
         self.dropout_rate = float(dropout)
         self.use_batchnorm = bool(use_batchnorm)
@@ -112,10 +166,10 @@ class LinearBlock(keras.layers.Layer):
         self.bn = keras.layers.BatchNormalization(
             synchronized=True, name="bn") if self.use_batchnorm else None
         if self.random_enhancement:
-            self.rem = RandomEnhancement(self.dropout_rate, name="rem")
+            self.rem = RandomEnhancement(self.dropout_rate, self.fast_dropout, name="rem")
         else:
             self.act = activation_layer(activation, name="act")
-            self.dropout = (keras.layers.Dropout(self.dropout_rate, name="dropout")
+            self.dropout = (dropout_layer(self.dropout_rate, self.fast_dropout, name="dropout")
                             if self.dropout_rate > 0 else None)
 
     def build(self, input_shape):
@@ -139,7 +193,7 @@ class LinearBlock(keras.layers.Layer):
         return {**super().get_config(), "width": self.width, "dropout": self.dropout_rate,
                 "use_batchnorm": self.use_batchnorm, "max_norm": self.max_norm,
                 "activation": self.activation,
-                "random_enhancement": self.random_enhancement}
+                "random_enhancement": self.random_enhancement, "fast_dropout": self.fast_dropout}
 
 
 @keras.saving.register_keras_serializable(package="tfpose")
@@ -152,16 +206,18 @@ class ResidualBlock(keras.layers.Layer):
     """
 
     def __init__(self, width: int = 1024, dropout: float = 0.5, use_batchnorm: bool = True,
-                 max_norm: bool = True, activation: str = "relu", **kwargs):
+                 max_norm: bool = True, activation: str = "relu", fast_dropout: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         self.width = int(width)
         self.dropout_rate = float(dropout)
         self.use_batchnorm = bool(use_batchnorm)
         self.max_norm = bool(max_norm)
         self.activation = activation
+        self.fast_dropout = bool(fast_dropout)
         common = dict(width=self.width, dropout=self.dropout_rate,
                       use_batchnorm=self.use_batchnorm, max_norm=self.max_norm,
-                      activation=activation)
+                      activation=activation, fast_dropout=self.fast_dropout)
         self.block1 = LinearBlock(name="linear_1", **common)
         self.block2 = LinearBlock(name="linear_2", **common)
 
@@ -183,7 +239,7 @@ class ResidualBlock(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "width": self.width, "dropout": self.dropout_rate,
                 "use_batchnorm": self.use_batchnorm, "max_norm": self.max_norm,
-                "activation": self.activation}
+                "activation": self.activation, "fast_dropout": self.fast_dropout}
 
 
 @keras.saving.register_keras_serializable(package="tfpose")
@@ -318,7 +374,8 @@ def kcs_layer(kind: str, skeleton) -> Optional[KCS]:
 
 
 __all__: Sequence[str] = (
-    "ACTIVATIONS", "activation_layer", "dense", "RandomEnhancement", "LinearBlock",
+    "ACTIVATIONS", "activation_layer", "dense", "FastDropout", "dropout_layer",
+    "RandomEnhancement", "LinearBlock",
     "ResidualBlock", "AttentionModule", "KCS", "WeightedKCS", "kcs_weight_matrix",
     "kcs_layer",
 )

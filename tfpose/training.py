@@ -64,6 +64,7 @@ class TrainConfig:
     jit_compile: bool = False
     mixed_precision: str = "none"  # none | bfloat16 (see tfpose.precision)
     fused_adam: bool = True  # one fused kernel per weight update (see tfpose.optimizers)
+    fast_dropout: bool = True  # dropout masks from 8 random bits per unit (layers.FastDropout)
     val_stride: int = 10  # per-epoch validation on every n-th test frame
     noise_std: float = 0.0  # Gaussian pixel noise added to 2D training inputs
     # model switches
@@ -116,9 +117,10 @@ class TrainConfig:
     def model_kwargs(self) -> Dict:
         skel_2d, skel_3d = self.skeletons()
         if self.model == "repgan":
-            return dict(skeleton=skel_2d, width=self.width, dropout=self.dropout, kcs=self.kcs)
+            return dict(skeleton=skel_2d, width=self.width, dropout=self.dropout, kcs=self.kcs,
+                        fast_dropout=self.fast_dropout)
         kw = dict(skeleton_in=skel_2d, skeleton_out=skel_3d, width=self.width,
-                  dropout=self.dropout, max_norm=self.max_norm)
+                  dropout=self.dropout, max_norm=self.max_norm, fast_dropout=self.fast_dropout)
         if self.model == "asn":
             kw["variant"] = self.asn_variant
         return kw

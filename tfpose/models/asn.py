@@ -53,7 +53,7 @@ class ASN(keras.Model):
     def __init__(self, skeleton_in: str = "h36m17", skeleton_out: str = "h36m17",
                  width: int = 1024, num_blocks: int = 2, dropout: float = 0.5,
                  max_norm: bool = True, activation: str = "relu",
-                 variant: str = "basic+ref+AM+REM", **kwargs):
+                 variant: str = "basic+ref+AM+REM", fast_dropout: bool = False, **kwargs):
         super().__init__(**kwargs)
         if variant not in VARIANTS:
             raise ValueError(f"unknown ASN variant {variant!r}; known: {', '.join(VARIANTS)}")
@@ -71,7 +71,9 @@ class ASN(keras.Model):
         self.fusion = _FUSION[variant]
         self.use_rem = variant.endswith("+REM")
 
-        common = dict(dropout=self.dropout_rate, max_norm=self.max_norm, activation=activation)
+        self.fast_dropout = bool(fast_dropout)
+        common = dict(dropout=self.dropout_rate, max_norm=self.max_norm, activation=activation,
+                      fast_dropout=self.fast_dropout)
         # Basic network (Martinez), REM at the first layer only.
         self.input_block = L.LinearBlock(self.width, random_enhancement=self.use_rem,
                                          name="input_block", **common)
@@ -160,4 +162,4 @@ class ASN(keras.Model):
                 "skeleton_out": self.skeleton_out, "width": self.width,
                 "num_blocks": self.num_blocks, "dropout": self.dropout_rate,
                 "max_norm": self.max_norm, "activation": self.activation,
-                "variant": self.variant}
+                "variant": self.variant, "fast_dropout": self.fast_dropout}

@@ -32,7 +32,8 @@ class Baseline(keras.Model):
 
     def __init__(self, skeleton_in: str = "h36m17", skeleton_out: str = "h36m17",
                  width: int = 1024, num_blocks: int = 2, dropout: float = 0.5,
-                 max_norm: bool = True, activation: str = "relu", **kwargs):
+                 max_norm: bool = True, activation: str = "relu", fast_dropout: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         s_in, s_out = skeleton_lib.get(skeleton_in), skeleton_lib.get(skeleton_out)
         self.skeleton_in, self.skeleton_out = s_in.name, s_out.name
@@ -42,7 +43,9 @@ class Baseline(keras.Model):
         self.dropout_rate = float(dropout)
         self.max_norm = bool(max_norm)
         self.activation = activation
-        common = dict(dropout=self.dropout_rate, max_norm=self.max_norm, activation=activation)
+        self.fast_dropout = bool(fast_dropout)
+        common = dict(dropout=self.dropout_rate, max_norm=self.max_norm, activation=activation,
+                      fast_dropout=self.fast_dropout)
         self.input_block = L.LinearBlock(self.width, name="input_block", **common)
         self.blocks = [L.ResidualBlock(self.width, name=f"residual_{i}", **common)
                        for i in range(self.num_blocks)]
@@ -70,4 +73,5 @@ class Baseline(keras.Model):
         return {**super().get_config(), "skeleton_in": self.skeleton_in,
                 "skeleton_out": self.skeleton_out, "width": self.width,
                 "num_blocks": self.num_blocks, "dropout": self.dropout_rate,
-                "max_norm": self.max_norm, "activation": self.activation}
+                "max_norm": self.max_norm, "activation": self.activation,
+                "fast_dropout": self.fast_dropout}

@@ -28,7 +28,7 @@ class _MLP(keras.Model):
 
     def __init__(self, skeleton: str = "h36m17", width: int = 1024, num_blocks: int = 2,
                  dropout: float = 0.5, max_norm: bool = True, activation: str = "leaky_relu",
-                 **kwargs):
+                 fast_dropout: bool = False, **kwargs):
         super().__init__(**kwargs)
         skel = skeleton_lib.get(skeleton)
         self.skeleton = skel.name
@@ -38,7 +38,9 @@ class _MLP(keras.Model):
         self.dropout_rate = float(dropout)
         self.max_norm = bool(max_norm)
         self.activation = activation
-        common = dict(dropout=self.dropout_rate, max_norm=self.max_norm, activation=activation)
+        self.fast_dropout = bool(fast_dropout)
+        common = dict(dropout=self.dropout_rate, max_norm=self.max_norm, activation=activation,
+                      fast_dropout=self.fast_dropout)
         self.input_block = L.LinearBlock(self.width, name="input_block", **common)
         self.blocks = [L.ResidualBlock(self.width, name=f"residual_{i}", **common)
                        for i in range(self.num_blocks)]
@@ -62,7 +64,8 @@ class _MLP(keras.Model):
     def get_config(self):
         return {**super().get_config(), "skeleton": self.skeleton, "width": self.width,
                 "num_blocks": self.num_blocks, "dropout": self.dropout_rate,
-                "max_norm": self.max_norm, "activation": self.activation}
+                "max_norm": self.max_norm, "activation": self.activation,
+                "fast_dropout": self.fast_dropout}
 
 
 @keras.saving.register_keras_serializable(package="tfpose")
@@ -196,7 +199,7 @@ class RepGAN(keras.Model):
                  max_norm: bool = True, activation: str = "leaky_relu",
                  discriminator_width: Optional[int] = None,
                  skeleton_in: Optional[str] = None, skeleton_out: Optional[str] = None,
-                 **kwargs):
+                 fast_dropout: bool = False, **kwargs):
         super().__init__(**kwargs)
         names = {skeleton_lib.get(n).name for n in (skeleton, skeleton_in, skeleton_out) if n}
         if len(names) > 1:
@@ -211,7 +214,9 @@ class RepGAN(keras.Model):
         self.max_norm = bool(max_norm)
         self.activation = activation
         self.discriminator_width = int(discriminator_width or width)
-        common = dict(dropout=self.dropout_rate, max_norm=self.max_norm, activation=activation)
+        self.fast_dropout = bool(fast_dropout)
+        common = dict(dropout=self.dropout_rate, max_norm=self.max_norm, activation=activation,
+                      fast_dropout=self.fast_dropout)
         self.generator = Generator(self.skeleton, self.width, self.num_blocks,
                                    name="generator", **common)
         self.reprojector = Reprojector(self.skeleton, self.width, 1, name="reprojector",
@@ -246,4 +251,5 @@ class RepGAN(keras.Model):
         return {**super().get_config(), "skeleton": self.skeleton, "width": self.width,
                 "num_blocks": self.num_blocks, "dropout": self.dropout_rate, "kcs": self.kcs,
                 "max_norm": self.max_norm, "activation": self.activation,
-                "discriminator_width": self.discriminator_width}
+                "discriminator_width": self.discriminator_width,
+                "fast_dropout": self.fast_dropout}
