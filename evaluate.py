@@ -25,6 +25,9 @@ def _define_flags():
     flags.DEFINE_float("noise_std", 0.0, "Gaussian noise (pixels) added to the 2D test inputs.")
     flags.DEFINE_integer("noise_seed", 0, "Seed of that noise.")
     flags.DEFINE_integer("batch_size", 4096, "Inference batch size.")
+    flags.DEFINE_enum("backend", "saved_model", ["saved_model", "tflite", "tflite_fp16",
+                                                 "tflite_int8"],
+                      "With --saved_model: which runtime/file of the export to evaluate.")
     flags.DEFINE_string("output", None, "results.json path (default: <model_dir>/results.json).")
     flags.DEFINE_string("figures", None, "Folder for PNG figures: per-joint errors and "
                         "2D input / ground truth / prediction examples.")
@@ -48,7 +51,7 @@ def main(argv):
             data_dir=FLAGS.data_dir, manual_dir=FLAGS.manual_dir, subjects=FLAGS.subjects,
             frame_stride=FLAGS.frame_stride, noise_std=FLAGS.noise_std,
             noise_seed=FLAGS.noise_seed, batch_size=FLAGS.batch_size, output=FLAGS.output,
-            command_line=" ".join(sys.argv), figures=FLAGS.figures)
+            command_line=" ".join(sys.argv), figures=FLAGS.figures, backend=FLAGS.backend)
     except (ValueError, RuntimeError) as e:
         sys.exit(f"evaluate.py: error: {e}")
     print(text)

@@ -127,13 +127,18 @@ def test_tflite_matches_training_predict(exported, kind, capsys):
     diff16 = float(np.max(np.abs(got16 - ref)) / scale)
     assert np.isfinite(got16).all()
     assert diff16 < 2e-2, diff16  # float16 weights: ~1e-3 of the output scale
+    # Dynamic-range int8: close on average, and it is not secretly float32.
+    got8 = export.load_predictor(export_dir, backend="tflite_int8").predict(x)
+    mean8 = float(np.mean(np.abs(got8 - ref)) / scale)
+    assert np.isfinite(got8).all() and 0 < mean8 < 2e-2, mean8
     with capsys.disabled():
         print(f"\n[{kind}] tflite fp16 max |diff| = {diff16:.2e} of the output scale "
-              f"({diff16 * scale:.3g} {task.normalizer.units})")
+              f"({diff16 * scale:.3g} {task.normalizer.units}); int8 mean |diff| = "
+              f"{mean8:.2e} ({mean8 * scale:.3g})")
     # The conversion uses TFLite builtin ops only (no Flex delegate): the
     # interpreter above would have failed to allocate otherwise, and the
     # flatbuffer names no Flex op.
-    for name in (export.TFLITE_FILE, export.TFLITE_FP16_FILE):
+    for name in export.TFLITE_FILES.values():
         assert b"Flex" not in (export_dir / name).read_bytes()
 
 
@@ -205,7 +210,7 @@ def test_metadata(exported, kind):
     assert "NaN" in meta["nan_policy"]
     for name in meta["files"].values():
         assert (export_dir / name).exists()
-    assert set(meta["files"]) == {"saved_model", "tflite", "tflite_fp16"}
+    assert set(meta["files"]) == {"saved_model", "tflite", "tflite_fp16", "tflite_int8"}
     checks = meta["checks"]
     assert checks["saved_model_max_rel_diff"] < 1e-4 and checks["tflite_max_rel_diff"] < 1e-3
     # No temporary directories left beside the export.
@@ -344,9 +349,9 @@ def test_failed_export_leaves_no_complete_looking_directory(exported, tmp_path, 
     with pytest.raises(export.ExportError, match="disagrees"):
         export.export_model_dir(str(model_dir), str(kept), float16=False)
     assert (kept / "metadata.json").read_text() == before
-    # A successful re-export replaces it; float16=False skips the fp16 file.
+    # A successful re-export replaces it; float16/int8=False skip those files.
     monkeypatch.undo()
-    export.export_model_dir(str(model_dir), str(kept), float16=False)
+    export.export_model_dir(str(model_dir), str(kept), float16=False, int8=False)
     meta = json.loads((kept / "metadata.json").read_text())
     assert meta["files"] == {"saved_model": "saved_model", "tflite": "model.tflite"}
     assert not (kept / "model_fp16.tflite").exists()
@@ -357,10 +362,11 @@ def test_export_cli(exported, tmp_path):
     model_dir, _, _ = exported("baseline")
     out = tmp_path / "cli_export"
     proc = _run([sys.executable, "-m", "tfpose.export", f"--model_dir={model_dir}",
-                 f"--out={out}", "--nofloat16"])
+                 f"--out={out}", "--nofloat16", "--noint8"])
     assert str(out) in proc.stdout
     assert json.loads((out / "metadata.json").read_text())["model_kind"] == "baseline"
     assert (out / "model.tflite").is_file() and not (out / "model_fp16.tflite").exists()
+    assert not (out / "model_int8.tflite").exists()
     proc = _run([sys.executable, "-m", "tfpose.export", f"--model_dir={tmp_path / 'nothing'}",
                  f"--out={tmp_path / 'x'}"], check=False)
     assert proc.returncode != 0
@@ -373,11 +379,13 @@ def test_benchmark_smoke(exported):
     rows = export.benchmark(str(export_dir), str(model_dir), batch_sizes=(1, 8), warmup=1,
                             min_runs=2, min_seconds=0.0)
     assert {r["runtime"] for r in rows} == {"keras (tf.function)", "SavedModel signature",
-                                            "TFLite float32", "TFLite float16"}
-    assert len(rows) == 8 and all(r["median_ms"] > 0 and r["runs"] >= 2 for r in rows)
+                                            "TFLite float32", "TFLite float16",
+                                            "TFLite int8 (dynamic range)"}
+    assert len(rows) == 10 and all(r["median_ms"] > 0 and r["runs"] >= 2 for r in rows)
     sizes = export.file_sizes(str(export_dir))
-    assert set(sizes) == {"model.tflite", "model_fp16.tflite", "saved_model/"}
-    assert sizes["model_fp16.tflite"] < sizes["model.tflite"]
+    assert set(sizes) == {"model.tflite", "model_fp16.tflite", "model_int8.tflite",
+                          "saved_model/"}
+    assert sizes["model_int8.tflite"] < sizes["model_fp16.tflite"] < sizes["model.tflite"]
     table = export.format_benchmark(rows, sizes)
     assert "| TFLite float16 | 8 |" in table and "model_fp16.tflite" in table
 

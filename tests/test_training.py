@@ -53,6 +53,17 @@ def test_train_then_evaluate_end_to_end(tmp_path, tfds_data_dir, model, dataset,
     for table in (p1, p2):
         assert all(np.isfinite(v) and 0 < v < 400 for v in table.values())
     assert p2["Avg"] < p1["Avg"]  # alignment can only help
+    if model == "baseline":  # the export evaluates to the same numbers, per runtime
+        from tfpose import export
+        export_dir = export.export_model_dir(str(model_dir), str(tmp_path / "export"))
+        for backend, tol in (("saved_model", 1e-3), ("tflite_int8", 0.05)):
+            out = tmp_path / f"results_{backend}.json"
+            _run(["evaluate.py", f"--data_dir={tfds_data_dir}", f"--saved_model={export_dir}",
+                  f"--backend={backend}", "--frame_stride=20", f"--output={out}"])
+            got = json.loads(out.read_text())
+            assert got["backend"] == backend
+            avg = got["protocols"]["protocol1"]["per_action"]["Avg"]
+            assert abs(avg - p1["Avg"]) <= tol * p1["Avg"], (backend, avg, p1["Avg"])
     assert res["hard_joints"] > res["other_joints"]
     assert 0 < res["pck150"] <= 100
     if model == "repgan":

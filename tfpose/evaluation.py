@@ -109,8 +109,12 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
         manual_dir: Optional[str] = None, subjects: Optional[Sequence[str]] = None,
         frame_stride: int = 1, noise_std: float = 0.0, noise_seed: int = 0,
         batch_size: int = 4096, output: Optional[str] = None, command_line: str = "",
-        figures: Optional[str] = None, num_examples: int = 4):
-    """Evaluate a model directory or an exported model; returns (results, printable text)."""
+        figures: Optional[str] = None, num_examples: int = 4, backend: str = "saved_model"):
+    """Evaluate a model directory or an exported model; returns (results, printable text).
+
+    ``backend`` picks the runtime of an export: the SavedModel or one of its
+    TFLite files (``tfpose.export.BACKENDS``), so quantised files are
+    measured on the same frames as the float model."""
     import tensorflow as tf
 
     from tfpose import data as data_lib
@@ -119,7 +123,7 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
     if saved_model:
         from tfpose import export
 
-        predictor = export.load_predictor(saved_model)
+        predictor = export.load_predictor(saved_model, backend)
         meta = predictor.metadata
         kind, trained_on = meta["model_kind"], meta["dataset"]
         skel_3d = next(s for s in skeleton_lib.SKELETONS.values()
@@ -157,7 +161,8 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
     results = evaluate_predictions(pred, target, frames.action, frames.subject, kind, skel_3d)
     results.update({
         "model": kind, "dataset": dataset, "trained_on": trained_on, "split": eval_split,
-        "source": os.path.abspath(source), "noise_std": noise_std, "frame_stride": frame_stride,
+        "source": os.path.abspath(source), "backend": backend if saved_model else "keras",
+        "noise_std": noise_std, "frame_stride": frame_stride,
         "subjects": sorted(set(frames.subject.tolist())), "git_commit": _git_commit(),
         "command_line": command_line, "train_config": train_config,
         "train_command_line": train_command_line,
