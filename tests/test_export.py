@@ -89,11 +89,12 @@ def test_saved_model_in_fresh_process_matches_training_predict(exported, tmp_pat
         import json, sys, numpy as np, tensorflow as tf
         sys.modules["tfpose"] = None  # any attempt to import tfpose now fails
         for kind, path in json.loads({json.dumps(json.dumps(inputs))}).items():
-            fn = tf.saved_model.load(path).signatures["serving_default"]
+            loaded = tf.saved_model.load(path)
             x = np.load(r"{tmp_path}/" + kind + "_in.npy")
-            out = fn(keypoints_2d=tf.constant(x))
-            assert list(out) == ["keypoints_3d"], list(out)
-            np.save(r"{tmp_path}/" + kind + "_out.npy", out["keypoints_3d"].numpy())
+            for sig in ("serving_default", "serving_xla"):
+                out = loaded.signatures[sig](keypoints_2d=tf.constant(x))
+                assert list(out) == ["keypoints_3d"], list(out)
+                np.save(r"{tmp_path}/" + kind + sig + "_out.npy", out["keypoints_3d"].numpy())
         print("ok")
     """)
     env = {k: v for k, v in ENV.items() if k != "PYTHONPATH"}
@@ -101,13 +102,14 @@ def test_saved_model_in_fresh_process_matches_training_predict(exported, tmp_pat
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
     for kind in KINDS:
-        got = np.load(tmp_path / f"{kind}_out.npy")
-        j2, j3 = EXPECTED_JOINTS[kind]
-        assert got.shape == (300, j3, 3)
-        ref = refs[kind]
-        assert np.isfinite(ref).all() and scale_of(ref) > 0
-        diff = np.max(np.abs(got - ref)) / scale_of(ref)
-        assert diff < 1e-4, (kind, diff)
+        for sig in ("serving_default", "serving_xla"):
+            got = np.load(tmp_path / f"{kind}{sig}_out.npy")
+            j2, j3 = EXPECTED_JOINTS[kind]
+            assert got.shape == (300, j3, 3)
+            ref = refs[kind]
+            assert np.isfinite(ref).all() and scale_of(ref) > 0
+            diff = np.max(np.abs(got - ref)) / scale_of(ref)
+            assert diff < 1e-4, (kind, sig, diff)
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -379,9 +381,10 @@ def test_benchmark_smoke(exported):
     rows = export.benchmark(str(export_dir), str(model_dir), batch_sizes=(1, 8), warmup=1,
                             min_runs=2, min_seconds=0.0)
     assert {r["runtime"] for r in rows} == {"keras (tf.function)", "SavedModel signature",
+                                            "SavedModel signature (XLA)",
                                             "TFLite float32", "TFLite float16",
                                             "TFLite int8 (dynamic range)"}
-    assert len(rows) == 10 and all(r["median_ms"] > 0 and r["runs"] >= 2 for r in rows)
+    assert len(rows) == 12 and all(r["median_ms"] > 0 and r["runs"] >= 2 for r in rows)
     sizes = export.file_sizes(str(export_dir))
     assert set(sizes) == {"model.tflite", "model_fp16.tflite", "model_int8.tflite",
                           "saved_model/"}
