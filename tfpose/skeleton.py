@@ -18,7 +18,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
