@@ -2,6 +2,8 @@
 
     python docs/results_tables.py docs/results/*.json
     python docs/results_tables.py --bars=docs/results/per_joint.png a.json b.json
+    python docs/results_tables.py --ablation baseline_sh.json asn_sh_basic_ref.json ... asn_sh.json
+    python docs/results_tables.py --noise repgan_gt*.json                    (RepGAN Table 3)
 
 ``--bars`` draws ASN Fig. 5 (per-joint errors, hard | other joints) for the
 given runs, which must share a 3D skeleton.
@@ -74,7 +76,37 @@ def bars(out, paths):
     print(f"wrote {out}")
 
 
+# ASN Table 2 (protocol #1, SH 2D, average over actions).
+PAPER_ABLATION = {"basic": 67.48, "basic+ref": 68.66, "basic+ref+AM*": 66.78,
+                  "basic+ref+AM": 66.15, "basic+ref+AM+REM": 65.51}
+
+
+def ablation(paths):
+    """ASN Table 2: one row per variant (the baseline run is the "basic" row)."""
+    ours = {}
+    for path in paths:
+        with open(path) as f:
+            r = json.load(f)
+        variant = "basic" if r["model"] == "baseline" else r["train_config"]["asn_variant"]
+        ours[variant] = (path.rsplit("/", 1)[-1], r)
+    print("| variant | paper protocol #1 | ours protocol #1 | ours protocol #2 | hard joints "
+          "| other joints | limb bone RMSE |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for variant, paper in PAPER_ABLATION.items():
+        if variant not in ours:
+            print(f"| {variant} | {paper:.2f} | not run | | | | |")
+            continue
+        name, r = ours[variant]
+        p1 = r["protocols"]["protocol1"]["per_action"]["Avg"]
+        p2 = r["protocols"]["protocol2"]["per_action"]["Avg"]
+        print(f"| {variant} (`{name}`) | {paper:.2f} | {p1:.1f} | {p2:.1f} | "
+              f"{r['hard_joints']:.1f} | {r['other_joints']:.1f} | "
+              f"{r['bone_length_rmse']['avg']:.1f} |")
+
+
 def main(paths):
+    if paths and paths[0] == "--ablation":
+        return ablation(paths[1:])
     if paths and paths[0].startswith("--bars="):
         return bars(paths[0].split("=", 1)[1], paths[1:])
     paper = PAPER
