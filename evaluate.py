@@ -25,9 +25,9 @@ def _define_flags():
     flags.DEFINE_float("noise_std", 0.0, "Gaussian noise (pixels) added to the 2D test inputs.")
     flags.DEFINE_integer("noise_seed", 0, "Seed of that noise.")
     flags.DEFINE_integer("batch_size", 4096, "Inference batch size.")
-    flags.DEFINE_enum("backend", "saved_model", ["saved_model", "saved_model_xla", "tflite",
-                                                 "tflite_fp16", "tflite_int8"],
-                      "With --saved_model: which runtime/file of the export to evaluate.")
+    flags.DEFINE_string("backend", "saved_model", "With --saved_model: which runtime/file of "
+                        "the export to evaluate (tfpose.export.BACKENDS: saved_model, "
+                        "saved_model_xla, tflite, tflite_fp16, tflite_int8).")
     flags.DEFINE_string("output", None, "results.json path (default: <model_dir>/results.json).")
     flags.DEFINE_string("figures", None, "Folder for PNG figures: per-joint errors and "
                         "2D input / ground truth / prediction examples.")

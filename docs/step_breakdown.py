@@ -20,7 +20,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from tfpose import bench, data as data_lib, export, normalization, training  # noqa: E402
+from tfpose import bench  # noqa: E402
 
 BATCH = 1024
 
@@ -38,18 +38,10 @@ def _median_ms(call, seconds):
 
 
 def training_step_ms(seconds, **overrides):
-    frames = export.synthetic_frames(50_000, "human36m/sh")
-    config = training.TrainConfig(model="baseline", dataset="human36m/sh", batch_size=BATCH,
-                                  steps_per_call=10, val_stride=0, **overrides)
-    frames = frames.with_3d_joints_of(config.skeletons()[1])
-    strategy = tf.distribute.get_strategy()
-    norm = normalization.for_model("baseline", frames.pose_2d, frames.pose_3d)
-    task = training.make_task(config, norm, strategy)
-    columns, independent = task.columns(frames)
-    fn = training.make_train_function(task, strategy, tf.Variable(-1, dtype=tf.int64))
-    it = iter(data_lib.training_dataset(columns, task.transform, BATCH, 0, 0, 0, None,
-                                        independent).repeat())
-    return _median_ms(lambda: float(fn(it, tf.constant(10))["loss"]), seconds) / 10
+    """Median ms per step of the real training loop (``tfpose.bench``)."""
+    row = bench.training_throughput("baseline", BATCH, seconds=seconds, num_frames=50_000,
+                                    **overrides)
+    return BATCH / row["samples_per_s"] * 1e3
 
 
 def matmul_chain_ms(seconds):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfpose import data, normalization, training
+from tfpose import data, training
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
@@ -273,10 +273,7 @@ def test_bfloat16_mixed_precision_trains_close_to_float32(tmp_path, small_frames
                      max_steps=21)
         results[mode] = training.predict(training.restore_task(str(tmp_path / mode)),
                                          frames.pose_2d[:64])
-    mixed = training.make_task(training.read_config(str(tmp_path / "bfloat16")),
-                               normalization.Normalizer.load(
-                                   str(tmp_path / "bfloat16" / training.NORMALIZATION_FILE)),
-                               tf.distribute.get_strategy())
+    mixed = training.restore_task(str(tmp_path / "bfloat16"), mixed_precision="bfloat16")
     trunk = mixed.model.generator if model == "repgan" else mixed.model
     assert trunk.input_block.dense.compute_dtype == "bfloat16"
     assert trunk.output_dense.compute_dtype == "float32" if model != "asn" else \

@@ -82,16 +82,17 @@ def train_flops_per_sample(task: training.Task) -> float:
 def training_throughput(model: str, batch_size: int, *, width: int = 1024,
                         steps_per_call: int = 10, jit_compile: bool = False,
                         mixed_precision: str = "none", seconds: float = 5.0,
-                        num_frames: int = 100_000, repeats: int = 3) -> Dict:
+                        num_frames: int = 100_000, repeats: int = 3, **config_overrides) -> Dict:
     """Steady-state training samples/s on synthetic frames of human36m/sh shape.
 
     ``repeats`` timed windows of ``seconds`` each; the report gives their
-    median (a shared VM moves single windows by +-10 %) and their range."""
+    median (a shared VM moves single windows by +-10 %) and their range.
+    ``config_overrides`` go to ``TrainConfig`` (dropout, max_norm, fused_adam, ...)."""
     frames = export.synthetic_frames(num_frames, "human36m/sh")
     config = training.TrainConfig(model=model, dataset="human36m/sh", batch_size=batch_size,
                                   width=width, steps_per_call=steps_per_call,
                                   jit_compile=jit_compile, mixed_precision=mixed_precision,
-                                  val_stride=0)
+                                  val_stride=0, **config_overrides)
     frames = frames.with_3d_joints_of(config.skeletons()[1])
     strategy = tf.distribute.get_strategy()
     norm = normalization.for_model(model, frames.pose_2d, frames.pose_3d)

@@ -125,10 +125,10 @@ class ServingModule(tf.Module):
         super().__init__(name="tfpose_serving")
         j2 = task.skeleton_2d.num_joints
         spec = tf.TensorSpec([None, j2, 2], tf.float32, name=INPUT_NAME)
-        self.serve = tf.function(serving_function(task), input_signature=[spec],
-                                 autograph=False)
-        self.serve_xla = tf.function(serving_function(task), input_signature=[spec],
-                                     autograph=False, jit_compile=True)
+        serve = serving_function(task)
+        self.serve = tf.function(serve, input_signature=[spec], autograph=False)
+        self.serve_xla = tf.function(serve, input_signature=[spec], autograph=False,
+                                     jit_compile=True)
         concrete = self.serve.get_concrete_function()
         # Track the underlying tf.Variables (not the Keras wrappers): the TFLite
         # converter only freezes variables it finds in the object graph this

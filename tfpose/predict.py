@@ -348,7 +348,8 @@ def _define_flags():
     flags.DEFINE_integer("plot_frames", 4, "Frames shown by --plot (evenly spaced).")
     flags.DEFINE_bool("allow_nan", False, "Frames with NaN keypoints give NaN poses instead "
                       "of an error.")
-    flags.DEFINE_string("backend", "saved_model", "saved_model, tflite, tflite_fp16 or tflite_int8.")
+    flags.DEFINE_string("backend", "saved_model", "Runtime of the export: one of "
+                        "tfpose.export.BACKENDS (saved_model, saved_model_xla, tflite, ...).")
 
 
 def main(argv: List[str]):
