@@ -1,0 +1,76 @@
+"""docs/results_tables.py: the tables in docs/RESULTS.md are printed from results.json files."""
+
+import importlib.util
+import json
+
+import pytest
+
+from conftest import REPO_ROOT
+
+ACTIONS = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Photo", "Posing",
+           "Purchases", "Sitting", "SittingDown", "Smoking", "Waiting", "WalkDog", "Walking",
+           "WalkTogether")
+
+
+@pytest.fixture(scope="module")
+def tables():
+    spec = importlib.util.spec_from_file_location(
+        "results_tables", REPO_ROOT / "docs" / "results_tables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write(tmp_path, name, *, model, trained_on, dataset, p1, kcs="wkcs", synchronous=True,
+           train_noise=0.0, test_noise=0.0, epochs=6):
+    per_action = {a: p1 + i for i, a in enumerate(ACTIONS)}
+    per_action["Avg"] = sum(per_action.values()) / len(ACTIONS)
+    result = {
+        "model": model, "dataset": dataset, "trained_on": trained_on, "noise_std": test_noise,
+        "protocols": {"protocol1": {"metric": "n_mpjpe", "per_action": per_action},
+                      "protocol2": {"metric": "p_mpjpe",
+                                    "per_action": {k: v / 2 for k, v in per_action.items()}}},
+        "z_only": {k: v / 4 for k, v in per_action.items()},
+        "hard_joints": 1.0, "other_joints": 2.0, "bone_length_rmse": {"avg": 3.0},
+        "pck150": 90.0, "auc": 50.0, "command_line": f"evaluate.py {name}",
+        "train_config": {"kcs": kcs, "synchronous": synchronous, "noise_std": train_noise,
+                         "epochs": epochs, "asn_variant": "basic+ref+AM+REM"},
+    }
+    path = tmp_path / name
+    path.write_text(json.dumps(result))
+    return str(path)
+
+
+def test_paper_rows_follow_training_and_test_data(tables, tmp_path, capsys):
+    sh_gt = _write(tmp_path, "repgan_sh_gt.json", model="repgan", trained_on="human36m/sh",
+                   dataset="human36m/gt", p1=60.0)
+    tables.main([sh_gt])
+    out = capsys.readouterr().out
+    assert "RepGAN (Table 1, SH-GT, #1)" in out and "RepGAN (Table 2, SH-GT, #2)" in out
+    assert "SH-SH" not in out and "(Table 1, GT, #1)" not in out and "Martinez" not in out
+    row = next(line for line in out.splitlines() if "protocol1 n_mpjpe" in line)
+    assert "human36m/sh -> human36m/gt" in row
+    assert row.split("|")[-2].strip() == f"{60.0 + 7:.1f}"  # the mean of 60..74
+    assert any(line.startswith("| repgan") and "z only" in line for line in out.splitlines())
+
+
+def test_noise_rows_name_training_and_test_noise(tables, tmp_path, capsys):
+    path = _write(tmp_path, "n5.json", model="repgan", trained_on="human36m/gt",
+                  dataset="human36m/gt", p1=80.0, train_noise=5.0, test_noise=5.0)
+    tables.main(["--noise", path])
+    out = capsys.readouterr().out
+    assert "train noise 5px test noise 5px protocol2 p_mpjpe" in out
+    assert "RepGAN (Table 3, train N(0,5), test GT, #2)" in out
+
+
+def test_gan_ablation_reads_strategy_and_critic_input(tables, tmp_path, capsys):
+    paths = [_write(tmp_path, f"{s}_{k}.json", model="repgan", trained_on="human36m/gt",
+                    dataset="human36m/gt", p1=p1, kcs=k, synchronous=(s == "syn"))
+             for s, k, p1 in (("sep", "kcs", 70.0), ("syn", "wkcs", 60.0))]
+    tables.main(["--gan_ablation", *paths])
+    rows = {line.split("|")[1].strip(): line for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| S")}
+    assert "sep_kcs.json" in rows["Sep + KCS (`sep_kcs.json`)"]
+    assert rows["Sep + KCS (`sep_kcs.json`)"].split("|")[3].strip() == "77.0"
+    assert rows["Syn + wKCS (`syn_wkcs.json`)"].split("|")[3].strip() == "67.0"
+    assert "not run" in rows["Syn + KCS"] and "not run" in rows["Sep + wKCS"]
