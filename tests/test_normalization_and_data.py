@@ -104,3 +104,22 @@ def test_too_few_frames_for_a_batch():
         data.training_dataset([np.zeros(5, np.float32)], lambda x: x, 8, 0, 0)
     with pytest.raises(ValueError, match="unknown dataset"):
         data.check_dataset("human36m/cpn")
+
+
+def test_frames_keep_joints_by_name():
+    """GT 2D (17 joints) fed to a 16-joint SH model: the columns are picked by joint name."""
+    from tfpose import skeleton
+
+    n17, n16 = skeleton.H36M_17.joint_names, skeleton.H36M_16.joint_names
+    pose = np.arange(17, dtype=np.float32)[None, :, None] * np.ones((2, 1, 3), np.float32)
+    frames = data.Frames(pose_2d=pose[..., :2], pose_3d=pose, subject=np.array(["S9"] * 2),
+                         action=np.array(["Walking"] * 2), camera_id=np.array(["c"] * 2),
+                         sequence=np.zeros(2, np.int32), skeleton_2d="h36m17",
+                         skeleton_3d="h36m17")
+    sub = frames.with_2d_joints_of("h36m16")
+    assert sub.skeleton_2d == "h36m16" and sub.pose_2d.shape == (2, 16, 2)
+    assert sub.pose_3d is frames.pose_3d  # 3D untouched
+    np.testing.assert_array_equal(sub.pose_2d[0, :, 0], [n17.index(n) for n in n16])
+    assert frames.with_2d_joints_of("h36m17") is frames
+    with pytest.raises(KeyError, match="Pelvis"):
+        frames.with_2d_joints_of("humaneva15")

@@ -183,7 +183,7 @@ def test_model_dir_of_another_model_is_refused(tmp_path, small_frames):
         training.fit(other, str(tmp_path / "m"), train_frames=small_frames, val_frames=None)
 
 
-def test_cli_rejects_bad_input(tmp_path, tfds_data_dir):
+def test_cli_rejects_bad_input_and_tests_on_a_superset_of_joints(tmp_path, tfds_data_dir):
     proc = _run(["train.py", "--model=posenet", f"--model_dir={tmp_path}/x"], check=False)
     assert proc.returncode != 0 and "posenet" in proc.stderr
     proc = _run(["train.py", "--dataset=human36m/cpn", f"--model_dir={tmp_path}/x"], check=False)
@@ -196,6 +196,15 @@ def test_cli_rejects_bad_input(tmp_path, tfds_data_dir):
     proc = _run(["evaluate.py", f"--model_dir={model_dir}", "--dataset=humaneva/gt",
                  f"--data_dir={tfds_data_dir}"], check=False)
     assert proc.returncode != 0 and "16 input joints" in proc.stderr and "15" in proc.stderr
+    assert "without Hip, RFoot, LFoot, Spine" in proc.stderr  # the H36M joints HumanEva lacks
+    # ... but the same model can be tested on ground-truth 2D of its 16 joints (RepGAN's SH-GT).
+    out = tmp_path / "sh_gt.json"
+    _run(["evaluate.py", f"--model_dir={model_dir}", "--dataset=human36m/gt",
+          f"--data_dir={tfds_data_dir}", "--frame_stride=100", f"--output={out}"])
+    res = json.loads(out.read_text())
+    assert res["trained_on"] == "human36m/sh" and res["dataset"] == "human36m/gt"
+    assert len(res["per_joint"]) == 17 and np.isfinite(res["protocols"]["protocol1"]
+                                                       ["per_action"]["Avg"])
 
 
 MIRRORED_SCRIPT = textwrap.dedent("""

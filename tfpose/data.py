@@ -53,9 +53,22 @@ class Frames:
         """Keep the 3D joints named in another skeleton (e.g. h36m16 for RepGAN on SH)."""
         if skeleton_name == self.skeleton_3d:
             return self
-        src = skeleton_lib.get(self.skeleton_3d)
-        idx = [src.index(n) for n in skeleton_lib.get(skeleton_name).joint_names]
+        idx = _joint_indices(self.skeleton_3d, skeleton_name)
         return dataclasses.replace(self, pose_3d=self.pose_3d[:, idx], skeleton_3d=skeleton_name)
+
+    def with_2d_joints_of(self, skeleton_name: str) -> "Frames":
+        """Keep the 2D joints named in another skeleton, in its order: ground-truth 2D
+        (17 joints) as input to a model trained on the 16 SH joints (RepGAN's SH-GT)."""
+        if skeleton_name == self.skeleton_2d:
+            return self
+        idx = _joint_indices(self.skeleton_2d, skeleton_name)
+        return dataclasses.replace(self, pose_2d=self.pose_2d[:, idx], skeleton_2d=skeleton_name)
+
+
+def _joint_indices(source: str, target: str) -> list:
+    """Where each joint of skeleton ``target`` sits in skeleton ``source`` (KeyError if absent)."""
+    src = skeleton_lib.get(source)
+    return [src.index(n) for n in skeleton_lib.get(target).joint_names]
 
 
 def load_frames(name: str, split: str, *, manual_dir: Optional[str] = None,

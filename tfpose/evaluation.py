@@ -126,9 +126,9 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
         predictor = export.load_predictor(saved_model, backend)
         meta = predictor.metadata
         kind, trained_on = meta["model_kind"], meta["dataset"]
-        skel_3d = next(s for s in skeleton_lib.SKELETONS.values()
-                       if list(s.joint_names) == list(meta["joint_names_3d"]))
-        num_joints_2d = len(meta["joint_names_2d"])
+        skel_3d, skel_2d = (next(s for s in skeleton_lib.SKELETONS.values()
+                                 if list(s.joint_names) == list(meta[key]))
+                            for key in ("joint_names_3d", "joint_names_2d"))
         predict_fn = predictor.predict
         train_config = meta.get("train_config")
         train_command_line = None
@@ -136,21 +136,23 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
     else:
         task = training.restore_task(model_dir)
         kind, trained_on = task.config.model, task.config.dataset
-        skel_3d = task.skeleton_3d
-        num_joints_2d = task.skeleton_2d.num_joints
+        skel_3d, skel_2d = task.skeleton_3d, task.skeleton_2d
         predict_fn = lambda p2: training.predict(task, p2, batch_size)  # noqa: E731
         train_config = task.config.to_dict()
         with open(os.path.join(model_dir, training.CONFIG_FILE)) as f:
             train_command_line = json.load(f).get("command_line")
         source = model_dir
     dataset = dataset or trained_on
-    skel_2d_name, _, _, eval_split = data_lib.check_dataset(dataset)
-    if skeleton_lib.get(skel_2d_name).num_joints != num_joints_2d:
-        raise ValueError(f"{source} takes {num_joints_2d} input joints but {dataset} has "
-                         f"{skeleton_lib.get(skel_2d_name).num_joints}")
+    data_skel_2d, _, _, eval_split = data_lib.check_dataset(dataset)
+    data_skel_2d = skeleton_lib.get(data_skel_2d)
+    missing = [n for n in skel_2d.joint_names if n not in data_skel_2d.joint_names]
+    if missing:  # a model can be tested on a superset of its input joints (SH -> GT), no more
+        raise ValueError(f"{source} takes {skel_2d.num_joints} input joints ({skel_2d.name}) but "
+                         f"{dataset} has {data_skel_2d.num_joints} ({data_skel_2d.name}), "
+                         f"without {', '.join(missing)}")
     frames = data_lib.load_frames(dataset, eval_split, manual_dir=manual_dir, data_dir=data_dir,
                                   subjects=subjects, frame_stride=frame_stride)
-    frames = frames.with_3d_joints_of(skel_3d.name)
+    frames = frames.with_2d_joints_of(skel_2d.name).with_3d_joints_of(skel_3d.name)
     pose_2d = frames.pose_2d
     if noise_std > 0:
         rng = np.random.default_rng(noise_seed)
