@@ -1,5 +1,6 @@
 """Training and evaluation end to end on a small real slice, resume, strategies, bad input."""
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -136,6 +137,21 @@ def test_resume_after_interruption_matches_uninterrupted(tmp_path, small_frames,
     training.fit(cfg, str(partial), max_steps=27, **kw)
     training.fit(cfg, str(partial), max_steps=27, **kw)  # nothing more to do: stays at 27
     assert not np.allclose(_weights(partial)[0], full[0])
+
+
+def test_resume_with_more_epochs_is_recorded(tmp_path, small_frames):
+    """A run extended by a resume says so: results.json reads its config from config.json."""
+    cfg = training.TrainConfig(model="baseline", dataset="human36m/sh", epochs=1, batch_size=256,
+                               width=16, val_stride=0)
+    kw = dict(train_frames=small_frames, val_frames=None)
+    training.fit(cfg, str(tmp_path), command_line="train.py --epochs=1", **kw)
+    training.fit(dataclasses.replace(cfg, epochs=2), str(tmp_path),
+                 command_line="train.py --epochs=2", **kw)
+    stored = json.loads((tmp_path / training.CONFIG_FILE).read_text())
+    assert stored["command_line"] == "train.py --epochs=1"
+    assert stored["resume_command_lines"] == ["train.py --epochs=2"]
+    assert training.read_config(str(tmp_path)).epochs == 2
+    assert set(json.loads((tmp_path / "history.json").read_text())) == {"1", "2"}
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, small_frames, monkeypatch):

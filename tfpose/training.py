@@ -360,6 +360,20 @@ def write_config(model_dir: str, config: TrainConfig, normalizer, command_line: 
     tf.io.gfile.rename(tmp, os.path.join(model_dir, CONFIG_FILE), overwrite=True)
 
 
+def record_resume(model_dir: str, config: TrainConfig, command_line: str) -> None:
+    """Keep config.json true to the run after a resume: the epochs it now trains to (a
+    resume may extend the schedule) and every command line that trained it."""
+    path = os.path.join(model_dir, CONFIG_FILE)
+    with tf.io.gfile.GFile(path) as f:
+        payload = json.load(f)
+    payload["train_config"]["epochs"] = config.epochs
+    payload.setdefault("resume_command_lines", []).append(command_line)
+    tmp = path + ".tmp"
+    with tf.io.gfile.GFile(tmp, "w") as f:
+        json.dump(payload, f, indent=2)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
 def restore_task(model_dir: str, strategy=None, expect_partial: bool = True,
                  mixed_precision: str = "none") -> Task:
     """Rebuild the task of a model directory and load its latest weights.
@@ -504,6 +518,7 @@ def fit(config: TrainConfig, model_dir: str, *, manual_dir=None, data_dir=None,
     norm_path = os.path.join(model_dir, NORMALIZATION_FILE)
     if stored is not None and tf.io.gfile.exists(norm_path):
         normalizer = normalization.Normalizer.load(norm_path)
+        record_resume(model_dir, config, command_line)
     else:
         normalizer = normalization.for_model(config.model, train_frames.pose_2d,
                                              train_frames.pose_3d, root=root)
