@@ -354,10 +354,15 @@ def write_config(model_dir: str, config: TrainConfig, normalizer, command_line: 
         "command_line": command_line,
     }
     normalizer.save(os.path.join(model_dir, NORMALIZATION_FILE))
-    tmp = os.path.join(model_dir, CONFIG_FILE + ".tmp")
+    _write_json_atomically(os.path.join(model_dir, CONFIG_FILE), payload)
+
+
+def _write_json_atomically(path: str, payload: dict) -> None:
+    """Write then rename, so a kill never leaves a half-written config.json."""
+    tmp = path + ".tmp"
     with tf.io.gfile.GFile(tmp, "w") as f:
         json.dump(payload, f, indent=2)
-    tf.io.gfile.rename(tmp, os.path.join(model_dir, CONFIG_FILE), overwrite=True)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
 def record_resume(model_dir: str, config: TrainConfig, command_line: str) -> None:
@@ -368,10 +373,7 @@ def record_resume(model_dir: str, config: TrainConfig, command_line: str) -> Non
         payload = json.load(f)
     payload["train_config"]["epochs"] = config.epochs
     payload.setdefault("resume_command_lines", []).append(command_line)
-    tmp = path + ".tmp"
-    with tf.io.gfile.GFile(tmp, "w") as f:
-        json.dump(payload, f, indent=2)
-    tf.io.gfile.rename(tmp, path, overwrite=True)
+    _write_json_atomically(path, payload)
 
 
 def restore_task(model_dir: str, strategy=None, expect_partial: bool = True,
