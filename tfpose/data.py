@@ -175,3 +175,23 @@ def training_dataset(
 
 def steps_per_epoch(num_frames: int, global_batch_size: int) -> int:
     return num_frames // global_batch_size
+
+
+def synthetic_frames(num_frames: int = 512, dataset: str = "human36m/sh", seed: int = 0) -> Frames:
+    """Random camera-frame poses (about 5 m deep, +-0.3 m per joint) and their
+    pinhole projections, with ``dataset``'s skeletons: enough to train a model
+    without the real data (benchmarks, tests); the poses are not human."""
+    skel_2d, skel_3d, _, _ = check_dataset(dataset)
+    s2, s3 = skeleton_lib.get(skel_2d), skeleton_lib.get(skel_3d)
+    rng = np.random.default_rng(seed)
+    n = num_frames
+    root = np.stack([rng.uniform(-500, 500, n), rng.uniform(-300, 300, n),
+                     rng.uniform(4000, 6000, n)], -1)
+    pose_3d = (root[:, None] + rng.normal(0, 300, (n, s3.num_joints, 3))).astype(np.float32)
+    proj = 1150.0 * pose_3d[..., :2] / pose_3d[..., 2:] + np.array([500.0, 500.0])
+    idx = [s3.index(j) for j in s2.joint_names]
+    pose_2d = proj[:, idx].astype(np.float32)
+    return Frames(pose_2d=pose_2d, pose_3d=pose_3d, subject=np.full(n, "S1", dtype=object),
+                  action=np.full(n, "Walking", dtype=object),
+                  camera_id=np.full(n, "0", dtype=object), sequence=np.zeros(n, np.int32),
+                  skeleton_2d=skel_2d, skeleton_3d=skel_3d)
