@@ -1,10 +1,9 @@
-"""Metrics on hand-made cases with known answers, and the TF twins against NumPy."""
+"""Metrics on hand-made cases with known answers."""
 
 import math
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tfpose import metrics, skeleton
 
@@ -206,12 +205,39 @@ def test_per_action_average_is_the_mean_of_action_means():
         metrics.per_group(errors, ["a"])
 
 
-def test_hard_and_other_joint_errors():
+def test_hard_and_other_joint_errors_leave_out_the_root():
+    s = H36M
+    hard = list(s.hard_joints)
+    other = [j for j in range(17) if j not in hard and j != s.root]
+    assert len(hard) == 8 and len(other) == 8
+    # Root-aligned predictions: the root's error is 0, every other joint's is not.
     errors = np.zeros((5, 17))
-    errors[:, list(H36M.hard_joints)] = 40.0
-    errors[:, [j for j in range(17) if j not in H36M.hard_joints]] = 10.0
-    assert metrics.hard_joint_error(errors, H36M) == pytest.approx(40.0)
-    assert metrics.non_hard_joint_error(errors, H36M) == pytest.approx(10.0)
+    errors[:, hard] = 40.0
+    errors[:, other] = 10.0
+    errors[:, s.root] = 0.0
+    hard_mean, other_mean = metrics.hard_and_other_joint_errors(errors, s)
+    assert hard_mean == pytest.approx(40.0)
+    assert other_mean == pytest.approx(10.0)
+    # Counting the root would have diluted "other" to 8 * 10 / 9.
+    assert np.mean(errors[:, other + [s.root]]) == pytest.approx(80.0 / 9)
+    # The means are over frames and joints of each group.
+    errors[0, hard[0]] = 80.0
+    errors[1, other[0]] = 90.0
+    hard_mean, other_mean = metrics.hard_and_other_joint_errors(errors, s)
+    assert hard_mean == pytest.approx(40.0 + 40.0 / 40)
+    assert other_mean == pytest.approx(10.0 + 80.0 / 40)
+
+
+def test_hard_and_other_joint_errors_on_humaneva_and_wrong_joint_count():
+    he = skeleton.HUMANEVA_15
+    errors = np.arange(15, dtype=float)[None].repeat(3, axis=0)
+    hard = [j for j, n in enumerate(he.joint_names)
+            if n[1:] in ("Elbow", "Wrist", "Knee", "Ankle")]
+    other = [j for j in range(15) if j not in hard and j != he.root]
+    assert metrics.hard_and_other_joint_errors(errors, he) == pytest.approx(
+        (np.mean(hard), np.mean(other)))
+    with pytest.raises(ValueError, match="17 joints of skeleton 'h36m17'"):
+        metrics.hard_and_other_joint_errors(errors, H36M)
 
 
 # --- Bone lengths ---------------------------------------------------------------
@@ -271,51 +297,3 @@ def test_pck_and_auc_on_known_fractions():
                                [0.0, 25.0, 50.0, 100.0])
     # All perfect: AUC misses only the t = 0 threshold.
     assert metrics.auc(np.zeros((3, 17))) == pytest.approx(100.0 * 30 / 31)
-
-
-# --- TF twins ------------------------------------------------------------------
-
-def _tf_case():
-    rng = np.random.default_rng(9)
-    target = _random_pose(rng, n=64).astype(np.float32)
-    rot = _random_rotation(rng)
-    pred = (0.9 * target @ rot.T + rng.normal(0, 40.0, target.shape) + 100.0).astype(np.float32)
-    pred[:3] = target[:3] * np.array([-1.0, 1.0, 1.0], np.float32)  # mirrored cases too
-    return pred, target
-
-
-@pytest.mark.parametrize("protocol", metrics.PROTOCOLS)
-def test_tf_errors_match_numpy(protocol):
-    pred, target = _tf_case()
-    expected = metrics.errors_for_protocol(pred, target, protocol)
-    got = metrics.errors_for_protocol_tf(pred, target, protocol).numpy()
-    assert got.dtype == np.float32
-    np.testing.assert_allclose(got, expected, atol=1e-3)
-
-
-def test_tf_procrustes_align_matches_numpy():
-    pred, target = _tf_case()
-    np.testing.assert_allclose(metrics.procrustes_align_tf(pred, target).numpy(),
-                               metrics.procrustes_align(pred, target), atol=5e-3)
-
-
-def test_tf_metrics_inside_tf_function_with_unknown_batch():
-    pred, target = _tf_case()
-    spec = tf.TensorSpec([None, 17, 3], tf.float32)
-
-    @tf.function(input_signature=[spec, spec])
-    def evaluate(p, t):
-        return (metrics.mpjpe_tf(p, t), metrics.mpjpe_tf(p, t, root=0),
-                metrics.n_mpjpe_tf(p, t), metrics.p_mpjpe_tf(p, t),
-                metrics.p_mpjpe_tf(p, t, per_sample=True))
-
-    m1_raw, m1, n1, p2, p2_each = (x.numpy() for x in evaluate(pred, target))
-    assert m1_raw == pytest.approx(metrics.mpjpe(pred, target), abs=1e-3)
-    assert m1 == pytest.approx(metrics.mpjpe(pred, target, root=0), abs=1e-3)
-    assert n1 == pytest.approx(metrics.n_mpjpe(pred, target), abs=1e-3)
-    assert p2 == pytest.approx(metrics.p_mpjpe(pred, target), abs=1e-3)
-    np.testing.assert_allclose(p2_each, metrics.p_mpjpe_errors(pred, target).mean(-1), atol=1e-3)
-    # A different batch size reuses the same graph.
-    out = evaluate(pred[:5], target[:5])
-    assert out[4].shape == (5,)
-    assert evaluate.experimental_get_tracing_count() == 1

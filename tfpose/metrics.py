@@ -9,17 +9,16 @@
   hard-joint errors, bone-length RMSE of ASN Table 3's limb bones, 3DPCK and
   AUC (MPI-INF-3DHP definitions: strict ``error < threshold``).
 
-Poses are arrays ``(..., J, 3)``; any leading batch shape works. The NumPy
-functions (float64 inside) serve evaluation; the ``*_tf`` twins (float32,
-graph-only code) serve training loops and ``tf.function``.
+Poses are arrays ``(..., J, 3)``; any leading batch shape works. Everything
+is NumPy in float64: evaluation runs on whole splits after prediction, where
+float32 would cost precision on Procrustes for nothing.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
-import tensorflow as tf
 
 from tfpose.skeleton import Skeleton
 
@@ -28,7 +27,7 @@ PCK_THRESHOLD_MM = 150.0
 AUC_THRESHOLDS_MM = np.linspace(0.0, 150.0, 31)  # 0:5:150, as in mpii_compute_3d_pck.m
 
 
-# --- NumPy: alignment --------------------------------------------------------
+# --- alignment --------------------------------------------------------
 
 def _as_float(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
@@ -76,7 +75,7 @@ def scale_align(pred, target) -> np.ndarray:
     return scale[..., None, None] * pred
 
 
-# --- NumPy: per-joint errors and protocols -------------------------------------
+# --- per-joint errors and protocols -------------------------------------
 
 def joint_errors(pred, target) -> np.ndarray:
     """Euclidean distance per joint: ``(..., J)``."""
@@ -149,7 +148,7 @@ def errors_for_protocol(pred, target, protocol: str, root: Optional[int] = 0) ->
     raise ValueError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
 
 
-# --- NumPy: aggregation --------------------------------------------------------
+# --- aggregation --------------------------------------------------------
 
 def _labels(groups) -> np.ndarray:
     groups = np.asarray(groups)
@@ -186,20 +185,23 @@ def per_action(frame_errors, actions) -> Dict[str, float]:
     return table
 
 
-def hard_joint_error(frame_joint_errors, skeleton: Skeleton) -> float:
-    """Mean error of ASN's hard joints (elbows, wrists, knees, feet)."""
+def hard_and_other_joint_errors(frame_joint_errors, skeleton: Skeleton) -> Tuple[float, float]:
+    """Mean error of ASN's hard joints (elbows, wrists, knees, feet) and of the
+    other joints.
+
+    The root is left out of "other": after root alignment its error is 0 by
+    construction, and counting it would pull that mean down.
+    """
     e = _as_float(frame_joint_errors)
-    return float(np.mean(e[..., list(skeleton.hard_joints)]))
+    if e.ndim < 1 or e.shape[-1] != skeleton.num_joints:
+        raise ValueError(f"joint errors of shape {e.shape} do not have the "
+                         f"{skeleton.num_joints} joints of skeleton {skeleton.name!r}")
+    hard = list(skeleton.hard_joints)
+    other = [j for j in range(skeleton.num_joints) if j not in hard and j != skeleton.root]
+    return float(np.mean(e[..., hard])), float(np.mean(e[..., other]))
 
 
-def non_hard_joint_error(frame_joint_errors, skeleton: Skeleton) -> float:
-    """Mean error of the joints that are not hard joints."""
-    e = _as_float(frame_joint_errors)
-    others = [j for j in range(skeleton.num_joints) if j not in skeleton.hard_joints]
-    return float(np.mean(e[..., others]))
-
-
-# --- NumPy: bone lengths ---------------------------------------------------------
+# --- bone lengths ---------------------------------------------------------
 
 def bone_lengths(pose, skeleton: Skeleton) -> np.ndarray:
     """Length of each bone, ``(..., B)`` in ``skeleton.bones`` order."""
@@ -221,7 +223,7 @@ def bone_length_rmse(pred, target, skeleton: Skeleton) -> Dict[str, float]:
     return out
 
 
-# --- NumPy: PCK / AUC ------------------------------------------------------------
+# --- PCK / AUC ------------------------------------------------------------
 
 def pck(frame_joint_errors, threshold: float = PCK_THRESHOLD_MM) -> float:
     """3DPCK: percentage (0-100) of joints with error ``< threshold``."""
@@ -238,99 +240,3 @@ def pck_curve(frame_joint_errors, thresholds=AUC_THRESHOLDS_MM) -> np.ndarray:
 def auc(frame_joint_errors, thresholds=AUC_THRESHOLDS_MM) -> float:
     """Area under the PCK curve as the mean PCK over ``thresholds`` (0-100)."""
     return float(np.mean(pck_curve(frame_joint_errors, thresholds)))
-
-
-# --- TensorFlow twins ---------------------------------------------------------
-
-def _tf_float(x) -> tf.Tensor:
-    return tf.cast(x, tf.float32)
-
-
-def root_align_tf(pose, root: int = 0) -> tf.Tensor:
-    pose = _tf_float(pose)
-    return pose - pose[..., root:root + 1, :]
-
-
-def _procrustes_centred_tf(pred, target):
-    """(aligned pred, target), both centred on target's mean, and that mean.
-
-    Errors are taken between the centred poses: adding the mean back (metres
-    from the camera) would cost float32 precision for nothing.
-    """
-    # Shift by joint 0 first (exact in float32 for nearby values) so that the
-    # means are taken of small numbers; Procrustes ignores translations.
-    pred, target = root_align_tf(pred), _tf_float(target)
-    target_0 = target[..., :1, :]
-    target = target - target_0
-    p = pred - tf.reduce_mean(pred, axis=-2, keepdims=True)
-    mu_t = tf.reduce_mean(target, axis=-2, keepdims=True)
-    t = target - mu_t
-    norm_p = tf.sqrt(tf.reduce_sum(tf.square(p), axis=[-2, -1], keepdims=True))
-    norm_t = tf.sqrt(tf.reduce_sum(tf.square(t), axis=[-2, -1], keepdims=True))
-    p_n = tf.math.divide_no_nan(p, norm_p)
-    t_n = tf.math.divide_no_nan(t, norm_t)
-    m = tf.linalg.matmul(p_n, t_n, transpose_a=True)          # (..., 3, 3)
-    # The 3x3 SVD runs in float64: cheap, and it is float32's weak link here.
-    s, u, v = tf.linalg.svd(tf.cast(m, tf.float64))          # m = u diag(s) v^T
-    d = tf.sign(tf.linalg.det(tf.linalg.matmul(u, v, transpose_b=True)))
-    d = tf.where(tf.equal(d, 0.0), tf.ones_like(d), d)
-    fix = tf.concat([tf.ones_like(s[..., :-1]), d[..., None]], axis=-1)
-    rot = tf.cast(tf.linalg.matmul(u * fix[..., None, :], v, transpose_b=True), tf.float32)
-    scale = tf.cast(tf.reduce_sum(s * fix, axis=-1), tf.float32)[..., None, None]
-    return scale * norm_t * tf.linalg.matmul(p_n, rot), t, mu_t + target_0
-
-
-def procrustes_align_tf(pred, target) -> tf.Tensor:
-    """TF twin of :func:`procrustes_align` (batched ``tf.linalg.svd``).
-
-    Centred poses are normalised before the 3x3 cross-covariance so float32
-    keeps its precision for poses in mm. The SVD gradient is unstable for
-    repeated singular values: use this for monitoring, not as a loss.
-    """
-    aligned, _, mu_t = _procrustes_centred_tf(pred, target)
-    return aligned + mu_t
-
-
-def scale_align_tf(pred, target) -> tf.Tensor:
-    pred, target = _tf_float(pred), _tf_float(target)
-    num = tf.reduce_sum(pred * target, axis=[-2, -1], keepdims=True)
-    den = tf.reduce_sum(pred * pred, axis=[-2, -1], keepdims=True)
-    return tf.math.divide_no_nan(num, den) * pred
-
-
-def joint_errors_tf(pred, target) -> tf.Tensor:
-    return tf.norm(_tf_float(pred) - _tf_float(target), axis=-1)
-
-
-def errors_for_protocol_tf(pred, target, protocol: str, root: Optional[int] = 0) -> tf.Tensor:
-    """TF twin of :func:`errors_for_protocol`: ``(..., J)``; ``protocol`` and
-    ``root`` are Python constants (they choose the graph)."""
-    if protocol == "mpjpe":
-        if root is not None:
-            pred, target = root_align_tf(pred, root), root_align_tf(target, root)
-        return joint_errors_tf(pred, target)
-    if protocol == "p_mpjpe":
-        aligned, centred_target, _ = _procrustes_centred_tf(pred, target)
-        return joint_errors_tf(aligned, centred_target)
-    if protocol == "n_mpjpe":
-        root = 0 if root is None else root
-        pred, target = root_align_tf(pred, root), root_align_tf(target, root)
-        return joint_errors_tf(scale_align_tf(pred, target), target)
-    raise ValueError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
-
-
-def _reduce(errors: tf.Tensor, per_sample: bool) -> tf.Tensor:
-    return tf.reduce_mean(errors, axis=-1) if per_sample else tf.reduce_mean(errors)
-
-
-def mpjpe_tf(pred, target, root: Optional[int] = None, per_sample: bool = False) -> tf.Tensor:
-    """Scalar MPJPE over the batch, or ``(...,)`` per pose with ``per_sample``."""
-    return _reduce(errors_for_protocol_tf(pred, target, "mpjpe", root), per_sample)
-
-
-def n_mpjpe_tf(pred, target, root: int = 0, per_sample: bool = False) -> tf.Tensor:
-    return _reduce(errors_for_protocol_tf(pred, target, "n_mpjpe", root), per_sample)
-
-
-def p_mpjpe_tf(pred, target, per_sample: bool = False) -> tf.Tensor:
-    return _reduce(errors_for_protocol_tf(pred, target, "p_mpjpe"), per_sample)
