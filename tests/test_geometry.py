@@ -22,10 +22,18 @@ def test_h36m_bones_and_hard_joints():
     assert set(s.limb_bones) == {"lu_arm", "ll_arm", "lu_leg", "ll_leg",
                                  "ru_arm", "rl_arm", "ru_leg", "rl_leg"}
     assert s.limb_bones["ll_arm"] == (s.index("LElbow"), s.index("LWrist"))
-    # Flipping twice is the identity and maps LKnee <-> RKnee.
-    perm = np.array(s.flip_permutation)
-    assert (perm[perm] == np.arange(17)).all()
-    assert perm[s.index("LKnee")] == s.index("RKnee")
+
+
+def test_skeleton_by_joint_names():
+    for s in skeleton.SKELETONS.values():
+        assert skeleton.by_joint_names(list(s.joint_names)) is s
+    # Order matters: the same joints in another order are a different layout.
+    swapped = list(skeleton.H36M_17.joint_names)
+    swapped[1], swapped[4] = swapped[4], swapped[1]
+    with pytest.raises(ValueError, match=r"17 joints \[Hip, LHip, .*RHip"):
+        skeleton.by_joint_names(swapped)
+    with pytest.raises(ValueError, match="h36m17, h36m16, humaneva15"):
+        skeleton.by_joint_names(["Hip", "Nose"])
 
 
 def test_bone_distances_match_repgan_fig4():

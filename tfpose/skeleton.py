@@ -115,17 +115,6 @@ class Skeleton:
         return tuple(j for j, n in enumerate(self.joint_names) if n.startswith("R") and n[1:2].isupper())
 
     @property
-    def flip_permutation(self) -> Tuple[int, ...]:
-        """Index map that swaps each left joint with its right twin."""
-        perm = list(range(self.num_joints))
-        for j in self.joints_left:
-            twin = "R" + self.joint_names[j][1:]
-            if twin in self.joint_names:
-                k = self.joint_names.index(twin)
-                perm[j], perm[k] = k, j
-        return tuple(perm)
-
-    @property
     def bones(self) -> Tuple[Tuple[int, int], ...]:
         """(parent, child) pairs, one per non-root joint, in child order."""
         return tuple((p, j) for j, p in enumerate(self.parents) if p >= 0)
@@ -166,10 +155,6 @@ class Skeleton:
     def bone_distance_matrix(self) -> np.ndarray:
         """Shortest path between bones where bones sharing a joint are neighbours."""
         return _bone_distances(self.bones)
-
-    def to_config(self) -> dict:
-        return {"name": self.name, "joint_names": list(self.joint_names),
-                "parents": list(self.parents)}
 
 
 @functools.lru_cache(maxsize=None)
@@ -234,13 +219,15 @@ def get(name: str) -> Skeleton:
         raise KeyError(f"unknown skeleton {name!r}; known: {', '.join(SKELETONS)}") from None
 
 
-def for_num_joints(num_joints: int) -> Skeleton:
-    """The skeleton with this many joints (17: H36M, 16: H36M/SH, 15: HumanEva)."""
+def by_joint_names(joint_names: Sequence[str]) -> Skeleton:
+    """The skeleton with exactly these joints in this order (as an export's
+    metadata records them)."""
+    names = tuple(joint_names)
     for s in SKELETONS.values():
-        if s.num_joints == num_joints:
+        if s.joint_names == names:
             return s
-    raise ValueError(f"no skeleton has {num_joints} joints; known: "
-                     + ", ".join(f"{s.name} ({s.num_joints})" for s in SKELETONS.values()))
+    raise ValueError(f"no tfpose skeleton has the {len(names)} joints "
+                     f"[{', '.join(names)}]; known: {', '.join(SKELETONS)}")
 
 
 def mpii_to_h36m16(pose_2d: np.ndarray) -> np.ndarray:
