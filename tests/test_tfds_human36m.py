@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import pathlib
-import pickle
 
 import h5py
 import numpy as np
@@ -22,6 +21,7 @@ from tfds_human36m import human36m as h36m_mod
 from tfds_human36m import humaneva_cameras as hec
 from tfpose import camera as camera_lib
 from tfpose import skeleton
+from tfpose.actions import H36M_ACTIONS
 
 CAM_IDS = ("54138969", "55011271", "58860488", "60457274")
 SUBJECTS = ("S1", "S5", "S9", "S11")  # two per split
@@ -393,7 +393,7 @@ def test_real_h36m_sh_subject_s9(shared_data, tmp_path, caplog):
     seen = set()
     for e in examples:
         action, sub, cam = _text(e["action"]), _text(e["subaction"]), _text(e["camera_id"])
-        assert action in h36m_mod.ACTIONS
+        assert action in H36M_ACTIONS
         stem3d = f"{action} {sub}" if sub != "0" else action
         stemsh = f"{action}_{sub}" if sub != "0" else action
         with h5py.File(root / "S9" / "MyPoses" / "3D_positions" / f"{stem3d}.h5") as f:

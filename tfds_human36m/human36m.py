@@ -20,45 +20,21 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from tfds_human36m import manual_dir as md
+from tfds_human36m.features import sequence_features
 from tfpose import camera as camera_lib
 from tfpose import skeleton
+from tfpose.actions import H36M_ACTIONS
 
 SPLIT_SUBJECTS = {"train": ("S1", "S5", "S6", "S7", "S8"), "test": ("S9", "S11")}
 ALL_SUBJECTS = SPLIT_SUBJECTS["train"] + SPLIT_SUBJECTS["test"]
-ACTIONS = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Photo",
-           "Posing", "Purchases", "Sitting", "SittingDown", "Smoking", "Waiting",
-           "WalkDog", "Walking", "WalkTogether")
 ACTION_ALIASES = {"TakingPhoto": "Photo", "WalkingDog": "WalkDog"}
 # (width, height): two of the four cameras record 1000x1002 frames.
 IMAGE_SIZES = {"54138969": (1000, 1002), "55011271": (1000, 1000),
                "58860488": (1000, 1000), "60457274": (1000, 1002)}
 FPS = 50.0
 
-# Sequence tensors are stored as raw bytes. Measured on human36m/gt (2 cores):
-# bytes 7 s / 647 MB, default float lists 35 s / 647 MB, zlib 31 s / 568 MB.
-ENCODING = tfds.features.Encoding.BYTES
-
 _POSE3D_RE = re.compile(r"^(?P<action>[A-Za-z]+)(?: (?P<sub>\d+))?\.h5$")
 _SH_RE = re.compile(r"^(?P<action>[A-Za-z]+)(?:_(?P<sub>\d+))?\.(?P<cam>\w+)\.h5$")
-
-
-def sequence_features(j2: int, j3: int, image_doc: str) -> tfds.features.FeaturesDict:
-    """Features shared by both builders (the training code depends on the names)."""
-    tensor = tfds.features.Tensor
-    return tfds.features.FeaturesDict({
-        "pose_2d": tensor(shape=(None, j2, 2), dtype=np.float32, encoding=ENCODING,
-                          doc="2D keypoints, pixels"),
-        "pose_3d": tensor(shape=(None, j3, 3), dtype=np.float32, encoding=ENCODING,
-                          doc="3D joints, millimetres, camera frame, not root-relative"),
-        "subject": tfds.features.Text(),
-        "action": tfds.features.Text(doc="canonical action name"),
-        "subaction": tfds.features.Text(),
-        "camera_id": tfds.features.Text(),
-        "camera_intrinsics": tensor(shape=(9,), dtype=np.float32,
-                                    doc="fx, fy, cx, cy, k1, k2, k3, p1, p2"),
-        "image_size": tensor(shape=(2,), dtype=np.int32, doc=image_doc),
-        "fps": tfds.features.Scalar(dtype=np.float32),
-    })
 
 
 def canonical_action(name: str) -> str:
@@ -102,8 +78,10 @@ class _Sequence:
     cameras: Tuple[Tuple[camera_lib.Camera, Optional[str]], ...]
 
 
-class Human36m(tfds.core.GeneratorBasedBuilder):
-    """Human3.6M 2D-3D keypoint sequences (3d-pose-baseline h5 release)."""
+class Human36m(md.ManualDirFromEnv, tfds.core.GeneratorBasedBuilder):
+    """Human3.6M 2D-3D keypoint sequences (3d-pose-baseline h5 release).
+
+    manual_dir falls back to ``$TFPOSE_H36M_DIR`` (``md.ManualDirFromEnv``)."""
 
     name = "human36m"
     VERSION = tfds.core.Version("1.0.0")
@@ -133,19 +111,13 @@ class Human36m(tfds.core.GeneratorBasedBuilder):
             disable_shuffling=True,  # sequence order is harmless; skips a copy
         )
 
-    def download_and_prepare(self, *, download_dir=None, download_config=None, **kwargs):
-        """As TFDS's, but falls back to ``$TFPOSE_H36M_DIR`` for manual_dir."""
-        download_config = _with_env_manual_dir(self.name, download_config)
-        return super().download_and_prepare(
-            download_dir=download_dir, download_config=download_config, **kwargs)
-
     # -- planning --------------------------------------------------------
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         cfg = self.builder_config
         if cfg.two_d not in ("gt", "sh"):
             raise ValueError(f"human36m config {cfg.name!r}: two_d must be 'gt' or 'sh', got {cfg.two_d!r}")
-        root = os.fspath(_manual_dir(dl_manager))
+        root = os.fspath(md.manual_dir_of(dl_manager))
         cameras_path = md.require_file(os.path.join(root, "cameras.h5"), "Human3.6M cameras file")
         try:
             cameras = camera_lib.load_h36m_cameras(cameras_path)
@@ -184,21 +156,6 @@ class Human36m(tfds.core.GeneratorBasedBuilder):
                 }
 
 
-def _with_env_manual_dir(name, download_config):
-    download_config = download_config or tfds.download.DownloadConfig()
-    env = os.environ.get(md.ENV_VARS[name])
-    if not download_config.manual_dir and env:
-        download_config = download_config.replace(manual_dir=env)
-    return download_config
-
-
-def _manual_dir(dl_manager) -> str:
-    try:
-        return dl_manager.manual_dir
-    except AssertionError as e:  # TFDS's way of saying "missing or empty"
-        raise md.ManualDataError(str(e)) from e
-
-
 def _list_sequences(folder: str, pattern: re.Pattern, subject: str) -> Dict:
     """``{(action, subaction): {camera or None: path}}`` of the files in folder."""
     out: Dict[Tuple[str, str], Dict[Optional[str], str]] = {}
@@ -209,7 +166,7 @@ def _list_sequences(folder: str, pattern: re.Pattern, subject: str) -> Dict:
                             os.path.join(folder, fname))
             continue
         action = canonical_action(m.group("action"))
-        if action not in ACTIONS:
+        if action not in H36M_ACTIONS:
             logging.warning("human36m %s: ignoring %s: unknown action %r", subject,
                             os.path.join(folder, fname), m.group("action"))
             continue

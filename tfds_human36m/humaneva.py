@@ -19,13 +19,13 @@ from absl import logging
 
 from tfds_human36m import humaneva_cameras as hec
 from tfds_human36m import manual_dir as md
-from tfds_human36m.human36m import _manual_dir, _with_env_manual_dir, sequence_features
+from tfds_human36m.features import sequence_features
 from tfpose import camera as camera_lib
+from tfpose.actions import HUMANEVA_ACTIONS
 
 FILE_3D = "data_3d_humaneva15.npz"
 FILE_2D = "data_2d_humaneva15_gt.npz"
 SPLIT_PARTS = {"train": "Train", "validation": "Validate"}
-ACTIONS = ("Walking", "Jog", "Box", "Gestures", "ThrowCatch")
 NUM_JOINTS = 15
 _SEQ_RE = re.compile(r"^(?P<action>\S+) (?P<sub>.+)$")  # "Walking 1 chunk0"
 # Warn when the pinhole fit is this poor: the extrinsics do not match the 2D.
@@ -50,8 +50,10 @@ def restricted_config(two_d: str, subjects) -> HumanEvaConfig:
                           description=f"subjects {', '.join(subjects)} only")
 
 
-class HumanEva(tfds.core.GeneratorBasedBuilder):
-    """HumanEva-I 2D-3D keypoint sequences (15 joints, 3 colour cameras)."""
+class HumanEva(md.ManualDirFromEnv, tfds.core.GeneratorBasedBuilder):
+    """HumanEva-I 2D-3D keypoint sequences (15 joints, 3 colour cameras).
+
+    manual_dir falls back to ``$TFPOSE_HUMANEVA_DIR`` (``md.ManualDirFromEnv``)."""
 
     name = "humaneva"
     VERSION = tfds.core.Version("1.0.0")
@@ -74,14 +76,8 @@ class HumanEva(tfds.core.GeneratorBasedBuilder):
             disable_shuffling=True,
         )
 
-    def download_and_prepare(self, *, download_dir=None, download_config=None, **kwargs):
-        """As TFDS's, but falls back to ``$TFPOSE_HUMANEVA_DIR`` for manual_dir."""
-        download_config = _with_env_manual_dir(self.name, download_config)
-        return super().download_and_prepare(
-            download_dir=download_dir, download_config=download_config, **kwargs)
-
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        root = os.fspath(_manual_dir(dl_manager))
+        root = os.fspath(md.manual_dir_of(dl_manager))
         path_3d = os.path.join(root, FILE_3D)
         path_2d = os.path.join(root, FILE_2D)
         pos3d = md.read_npz_dict(path_3d, "positions_3d")
@@ -136,7 +132,7 @@ def _pair_sequences(pos3d, pos2d, path_3d, path_2d, wanted) -> List:
         for seq_name in sorted(pos3d[key]):
             where = f"{key} {seq_name!r}"
             m = _SEQ_RE.match(seq_name)
-            if not m or m.group("action") not in ACTIONS:
+            if not m or m.group("action") not in HUMANEVA_ACTIONS:
                 logging.warning("humaneva: skipping %s in %s: unknown action", where, path_3d)
                 continue
             world = np.asarray(pos3d[key][seq_name])

@@ -1,7 +1,9 @@
 """Where the manually downloaded files live, and strict readers for them.
 
 Both datasets are licence-gated, so TFDS cannot download them: users point
-the builders at files they already have. The readers turn every way those
+the builders at files they already have (argument, environment variable or
+TFDS's default folder; both builders share this lookup through
+``ManualDirFromEnv``). The readers turn every way those
 files can be wrong into one error type whose message names the file and
 what was expected, so a bad copy fails the build early and clearly.
 """
@@ -51,6 +53,37 @@ def resolve_manual_dir(dataset_name: str, manual_dir: Optional[str] = None,
     return os.path.abspath(sub if os.path.isdir(sub) else base)
 
 
+def with_env_manual_dir(dataset_name: str, download_config=None):
+    """``download_config`` (a ``tfds.download.DownloadConfig``, or a new one)
+    with manual_dir taken from ``ENV_VARS[dataset_name]`` when it has none."""
+    import tensorflow_datasets as tfds
+
+    download_config = download_config or tfds.download.DownloadConfig()
+    env = os.environ.get(ENV_VARS[dataset_name])
+    if not download_config.manual_dir and env:
+        download_config = download_config.replace(manual_dir=env)
+    return download_config
+
+
+def manual_dir_of(dl_manager) -> str:
+    """``dl_manager.manual_dir``, with TFDS's bare assertion ("missing or
+    empty") turned into a ManualDataError."""
+    try:
+        return dl_manager.manual_dir
+    except AssertionError as e:
+        raise ManualDataError(str(e)) from e
+
+
+class ManualDirFromEnv:
+    """Builder mixin: ``download_and_prepare`` falls back to the dataset's
+    environment variable (``ENV_VARS``) when no manual_dir is given."""
+
+    def download_and_prepare(self, *, download_dir=None, download_config=None, **kwargs):
+        download_config = with_env_manual_dir(self.name, download_config)
+        return super().download_and_prepare(
+            download_dir=download_dir, download_config=download_config, **kwargs)
+
+
 def require_dir(path: str, what: str) -> str:
     if not os.path.isdir(path):
         raise ManualDataError(f"{what} {path} does not exist or is not a folder")
@@ -63,35 +96,30 @@ def require_file(path: str, what: str) -> str:
     return path
 
 
-def h5_shape(path: str, dataset: str) -> tuple:
-    """Shape of ``dataset`` in an h5 file, without reading its data (cheap
-    enough to check every file before the build writes anything)."""
+def _from_h5(path: str, dataset: str, get):
+    """``get(h5py_dataset)``, every failure a ManualDataError naming the file."""
     import h5py
 
     try:
         with h5py.File(path, "r") as f:
             if dataset not in f:
                 raise ManualDataError(f"{path}: no dataset {dataset!r} (has {sorted(f)})")
-            return tuple(f[dataset].shape)
+            return get(f[dataset])
     except ManualDataError:
         raise
     except Exception as e:  # truncated / not HDF5 / permissions
         raise ManualDataError(f"cannot read HDF5 file {path}: {e}") from e
 
 
+def h5_shape(path: str, dataset: str) -> tuple:
+    """Shape of ``dataset`` in an h5 file, without reading its data (cheap
+    enough to check every file before the build writes anything)."""
+    return _from_h5(path, dataset, lambda d: tuple(d.shape))
+
+
 def read_h5(path: str, dataset: str) -> np.ndarray:
     """Whole dataset as an array; a truncated body fails here, naming the file."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            if dataset not in f:
-                raise ManualDataError(f"{path}: no dataset {dataset!r} (has {sorted(f)})")
-            return f[dataset][()]
-    except ManualDataError:
-        raise
-    except Exception as e:
-        raise ManualDataError(f"cannot read HDF5 file {path}: {e}") from e
+    return _from_h5(path, dataset, lambda d: d[()])
 
 
 def read_npz_dict(path: str, key: str) -> dict:
