@@ -5,8 +5,8 @@ statistics stay float32 inside Keras) in bfloat16 while every variable, the
 output heads, the attention module, the KCS layers and all losses stay
 float32. bfloat16 has float32's exponent range, so no loss scaling is needed;
 it is fast on GPUs since Ampere, on TPUs and on CPUs with AVX512-BF16/AMX
-(this repository's 2-core CPU: 700 vs 416 GFLOP/s for a 2048^2 matmul).
-float16 (which would need loss scaling) is deliberately not offered.
+(measured speed-ups: README, Performance). float16 (which would need loss
+scaling) is deliberately not offered.
 
 Weights trained this way are float32 variables, so a model directory
 restores, evaluates and exports in float32 whatever it was trained with.
