@@ -1,5 +1,5 @@
 """Custom layers: REM, AttentionModule (ASN eqs. 6-8), (w)KCS (RepGAN eqs. 1-6),
-residual block; checked against hand computations."""
+residual block, the Martinez trunk; checked against hand computations."""
 
 import keras
 import numpy as np
@@ -143,6 +143,91 @@ def test_residual_block_is_martinez_block():
     assert cfg["activation"] == "leaky_relu" and cfg["width"] == 16
     with pytest.raises(ValueError, match="skip"):
         L.ResidualBlock(16)(np.zeros((2, 8), np.float32))
+
+
+def _layer_kinds(layer):
+    return [type(sub).__name__ for sub in layer._flatten_layers(include_self=False)]
+
+
+@pytest.mark.parametrize("num_blocks", [0, 1, 3])
+def test_trunk_features_are_first_layer_then_each_residual_block(num_blocks):
+    trunk = L.Trunk(16, num_blocks, dropout=0.5, activation="leaky_relu", name="trunk")
+    x = np.random.default_rng(5).normal(size=(6, 10)).astype(np.float32)
+    out = trunk(x, training=False)
+    features = trunk(x, training=False, return_features=True)
+    assert out.shape == (6, 16)
+    assert len(features) == 1 + num_blocks and all(f.shape == (6, 16) for f in features)
+    np.testing.assert_array_equal(features[-1].numpy(), out.numpy())
+    expected = trunk.input_block(x, training=False)
+    np.testing.assert_array_equal(features[0].numpy(), expected.numpy())
+    for block, feature in zip(trunk.blocks, features[1:]):
+        expected = block(expected, training=False)
+        np.testing.assert_array_equal(feature.numpy(), expected.numpy())
+    assert _layer_kinds(trunk).count("ResidualBlock") == num_blocks
+    # Per LinearBlock: Dense + BN (gamma, beta, moving mean and variance).
+    linear = 16 * 16 + 16 + 4 * 16
+    assert trunk.count_params() == (10 * 16 + 16 + 4 * 16) + num_blocks * 2 * linear
+    # Variables in a fixed order: the input block, then the residual blocks in turn.
+    prefixes = [v.path.split("/")[1] for v in trunk.variables if "seed" not in v.path]
+    order = ["input_block"] + [f"residual_{i}" for i in range(num_blocks)]
+    assert sorted(set(prefixes), key=prefixes.index) == order
+    with pytest.raises(ValueError, match="num_blocks"):
+        L.Trunk(16, -1)
+
+
+def test_trunk_puts_rem_at_the_first_layer_only():
+    trunk = L.Trunk(16, 2, dropout=0.5, random_enhancement=True)
+    trunk.build((None, 8))
+    assert trunk.input_block.random_enhancement
+    assert not any(b.random_enhancement for r in trunk.blocks for b in (r.block1, r.block2))
+    assert _layer_kinds(trunk).count("RandomEnhancement") == 1
+    # REM has no weights: same count as the plain trunk.
+    plain = L.Trunk(16, 2, dropout=0.5)
+    plain.build((None, 8))
+    assert trunk.count_params() == plain.count_params()
+
+
+def test_trunk_without_batchnorm_is_dense_act_then_plain_residual_blocks():
+    """The RepGAN critic's 3D branch: no BN variables, no dropout, by hand."""
+    trunk = L.Trunk(8, 1, dropout=0.0, max_norm=False, activation="leaky_relu",
+                    use_batchnorm=False)
+    x = np.random.default_rng(6).normal(size=(5, 6)).astype(np.float32)
+    y = trunk(x, training=True).numpy()
+    kinds = _layer_kinds(trunk)
+    assert "BatchNormalization" not in kinds and "Dropout" not in kinds
+    assert "FastDropout" not in kinds
+    assert not any("bn" in v.path or "moving" in v.path for v in trunk.variables)
+    assert trunk.count_params() == (6 * 8 + 8) + 2 * (8 * 8 + 8)
+
+    def lrelu(a):
+        return np.where(a > 0, a, L.LEAKY_SLOPE * a)
+
+    def dense(layer, a):
+        return a @ layer.kernel.numpy() + layer.bias.numpy()
+    h = lrelu(dense(trunk.input_block.dense, x))
+    r = trunk.blocks[0]
+    h = h + lrelu(dense(r.block2.dense, lrelu(dense(r.block1.dense, h))))
+    np.testing.assert_allclose(y, h, rtol=1e-5, atol=1e-5)
+
+
+def test_trunk_config_round_trips_and_runs_under_xla():
+    trunk = L.Trunk(12, 2, dropout=0.25, max_norm=False, activation="leaky_relu",
+                    fast_dropout=True, random_enhancement=True, use_batchnorm=False, name="t")
+    x = np.random.default_rng(7).normal(size=(4, 5)).astype(np.float32)
+    ref = trunk(x, training=False).numpy()
+    config = trunk.get_config()
+    for key, value in dict(width=12, num_blocks=2, dropout=0.25, max_norm=False,
+                           activation="leaky_relu", fast_dropout=True, random_enhancement=True,
+                           use_batchnorm=False).items():
+        assert config[key] == value, key
+    clone = L.Trunk.from_config(config)
+    clone(x)
+    assert clone.get_config() == config
+    clone.set_weights(trunk.get_weights())
+    np.testing.assert_array_equal(clone(x, training=False).numpy(), ref)
+    assert isinstance(clone.input_block.rem.dropout, L.FastDropout)
+    xla = tf.function(lambda t: trunk(t, training=True, return_features=True), jit_compile=True)
+    assert [f.shape for f in xla(tf.constant(x))] == [(4, 12)] * 3
 
 
 @pytest.mark.parametrize("rate", [0.5, 0.25, 0.1])

@@ -1,13 +1,16 @@
 """Models: shapes for every skeleton, parameter counts at full width, ASN's
-hard-joint routing and gradient isolation, RepGAN's parts, .keras round
-trips and XLA."""
+hard-joint routing and gradient isolation, RepGAN's parts and root-relative
+output, config and .keras round trips and XLA."""
+
+import inspect
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfpose import losses, models, skeleton
+from tfpose import layers, losses, models, skeleton
+from tfpose.constructor_config import ConstructorConfig
 
 SMALL = 64  # width used where training-size widths are not needed
 PAIRS = [("h36m16", "h36m17"), ("h36m17", "h36m17"), ("humaneva15", "humaneva15")]
@@ -40,6 +43,8 @@ def test_parameter_counts_at_full_width():
     counts = {}
     counts["baseline 16->17"] = _built(models.Baseline("h36m16", "h36m17"), 16).count_params()
     counts["baseline 17->17"] = _built(models.Baseline("h36m17", "h36m17"), 17).count_params()
+    counts["baseline he->he"] = _built(models.Baseline("humaneva15", "humaneva15"),
+                                       15).count_params()
     for v in models.ASN_VARIANTS:
         counts[f"asn {v} 16->17"] = _built(models.ASN("h36m16", "h36m17", variant=v),
                                            16).count_params()
@@ -53,6 +58,10 @@ def test_parameter_counts_at_full_width():
     # Martinez reports ~4-5M parameters for 2 blocks of width 1024.
     assert counts["baseline 16->17"] == 4_304_947
     assert 4_000_000 < counts["baseline 17->17"] < 5_000_000
+    # Only the input layer's fan-in changes with the input skeleton (Dense + BN
+    # statistics are per output unit); the head's fan-out with the output one.
+    assert counts["baseline 17->17"] == counts["baseline 16->17"] + 2 * 1024
+    assert counts["baseline he->he"] == counts["baseline 16->17"] - 2 * 1024 - 2 * 3 * (1024 + 1)
     assert counts["asn basic 16->17"] == counts["baseline 16->17"]
     # Refinement: Dense(51->1024)+BN, Dense(1024->1024)+BN, Dense(1024->51).
     refine = (51 * 1024 + 1024) + 4 * 1024 + (1024 * 1024 + 1024) + 4 * 1024 + (1024 * 51 + 51)
@@ -63,6 +72,11 @@ def test_parameter_counts_at_full_width():
     assert counts["repgan generator"] == 4_272_145
     assert counts["repgan reprojector"] == 2_199_586
     assert counts["repgan discriminator"] == 2_454_529
+    # Critic: 3D trunk Dense(51) + residual block without BN, Dense(34),
+    # Dense(16 * 16) on the wKCS, Dense(3 * 1024 -> 1).
+    critic = ((51 + 1) * 1024 + 2 * (1024 + 1) * 1024 + (34 + 1) * 1024 + (256 + 1) * 1024
+              + 3 * 1024 + 1)
+    assert counts["repgan discriminator"] == critic
     assert counts["repgan total"] == 4_272_145 + 2_199_586 + 2_454_529
 
 
@@ -83,10 +97,9 @@ def test_repgan_shapes_and_parts(name):
     x = _x(j)
     y = model(x, training=False)
     assert y.shape == (4, j, 3)
-    np.testing.assert_array_equal(y[..., :2].numpy(), x)     # x, y from the input
     z = model.generator(x, training=False)
     assert z.shape == (4, j)
-    np.testing.assert_allclose(y[..., 2].numpy(), z.numpy(), rtol=1e-6)
+    assert model.generator.trunk.num_blocks == 2 and model.reprojector.trunk.num_blocks == 1
     assert model.reprojector(y, training=False).shape == (4, j, 2)
     assert model.discriminator([y, x]).shape == (4, 1)
     assert model.reprojector.num_blocks == 1 and model.generator.num_blocks == 2
@@ -98,6 +111,100 @@ def test_repgan_shapes_and_parts(name):
         d([y, x])
         kinds = {type(layer).__name__ for layer in d._flatten_layers()}
         assert (expected in kinds) if expected else not (kinds & {"KCS", "WeightedKCS"})
+
+
+@pytest.mark.parametrize("name", ["h36m17", "h36m16", "humaneva15"])
+def test_repgan_output_is_root_relative(name):
+    skel = skeleton.get(name)
+    j, root = skel.num_joints, skel.root
+    model = models.RepGAN(name, width=SMALL)
+    x = _x(j, seed=3) + 5.0                     # the input's root is far from the origin
+    z = model.generator(x, training=False).numpy()
+    y = model(x, training=False).numpy()
+    np.testing.assert_array_equal(y[:, root], 0.0)              # exactly, all three coords
+    np.testing.assert_allclose(y[..., :2], x - x[:, root:root + 1], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(y[..., 2], z - z[:, root:root + 1], rtol=1e-6, atol=1e-6)
+    assert np.abs(z[:, root]).max() > 0          # the generator's root depth was removed
+    assert np.all(model(x, training=True).numpy()[:, root] == 0.0)
+
+
+def test_pose_from_depth_subtracts_any_root_joint():
+    rng = np.random.default_rng(4)
+    pose_2d = rng.normal(size=(3, 6, 2)).astype(np.float32)
+    depth = rng.normal(size=(3, 6)).astype(np.float32)
+    pose = models.pose_from_depth(pose_2d, depth, root=3).numpy()
+    full = np.concatenate([pose_2d, depth[..., None]], axis=-1)
+    np.testing.assert_allclose(pose, full - full[:, 3:4], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(pose[:, 3], 0.0)
+    xla = tf.function(lambda a, b: models.pose_from_depth(a, b, 3), jit_compile=True)
+    np.testing.assert_allclose(xla(pose_2d, depth).numpy(), pose, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="root joint 6 .* 6 joints"):
+        models.pose_from_depth(pose_2d, depth, root=6)
+
+
+# Every model class with non-default values for every constructor argument it
+# keeps, and the input that builds it.
+NON_DEFAULT = [
+    (models.Baseline, dict(skeleton_in="h36m16", skeleton_out="humaneva15", width=24,
+                           num_blocks=3, dropout=0.25, max_norm=False, activation="leaky_relu",
+                           fast_dropout=True), [(2, 16, 2)]),
+    (models.ASN, dict(skeleton_in="humaneva15", skeleton_out="h36m17", width=24, num_blocks=1,
+                      dropout=0.25, max_norm=False, activation="leaky_relu",
+                      variant="basic+ref+AM*", fast_dropout=True), [(2, 15, 2)]),
+    (models.RepGAN, dict(skeleton="humaneva15", width=24, num_blocks=3, dropout=0.25,
+                         kcs="kcs", max_norm=False, activation="relu", discriminator_width=16,
+                         fast_dropout=True), [(2, 15, 2)]),
+    (models.Generator, dict(skeleton="h36m16", width=24, num_blocks=1, dropout=0.25,
+                            max_norm=False, activation="relu", fast_dropout=True), [(2, 16, 2)]),
+    (models.Reprojector, dict(skeleton="h36m16", width=24, num_blocks=2, dropout=0.25,
+                              max_norm=False, activation="relu", fast_dropout=True),
+     [(2, 16, 3)]),
+    (models.Discriminator, dict(skeleton="h36m16", width=24, kcs="none", activation="relu",
+                                max_norm=True), [(2, 16, 3), (2, 16, 2)]),
+]
+
+
+@pytest.mark.parametrize("cls, kwargs, shapes", NON_DEFAULT,
+                         ids=[cls.__name__ for cls, _, _ in NON_DEFAULT])
+def test_config_round_trips_every_constructor_argument(cls, kwargs, shapes):
+    rng = np.random.default_rng(5)
+    inputs = [rng.normal(size=s).astype(np.float32) for s in shapes]
+    inputs = inputs[0] if len(inputs) == 1 else inputs
+    model = cls(**kwargs)
+    model(inputs, training=False)
+    config = model.get_config()
+    # The config holds exactly the constructor's arguments (plus Keras's own keys).
+    params = [n for k in type(model).__mro__ if k.__module__.startswith("tfpose.models")
+              and "__init__" in vars(k)
+              for n in inspect.signature(k.__init__).parameters if n not in ("self", "kwargs")]
+    aliases = {"skeleton_in", "skeleton_out"} if cls is models.RepGAN else set()
+    expected = set(params) - aliases
+    assert expected == set(config) - {"name", "trainable", "dtype"}
+    for key, value in kwargs.items():
+        assert config[key] == value, key
+    clone = cls.from_config(config)
+    clone(inputs, training=False)
+    assert clone.get_config() == config
+    assert clone.count_params() == model.count_params()
+    assert [v.path.split("/", 1)[1] for v in clone.weights] == \
+        [v.path.split("/", 1)[1] for v in model.weights]
+    clone.set_weights(model.get_weights())
+    np.testing.assert_array_equal(clone(inputs, training=False).numpy(),
+                                  model(inputs, training=False).numpy())
+
+
+def test_constructor_config_names_an_argument_the_object_does_not_keep():
+    class Forgetful(ConstructorConfig, keras.layers.Layer):
+        def __init__(self, width=3, depth=2, **kwargs):
+            super().__init__(**kwargs)
+            self.width = width
+
+    assert Forgetful.config_arguments() == ["width", "depth"]
+    with pytest.raises(AttributeError, match="'depth'"):
+        Forgetful().get_config()
+    assert models.Reprojector.config_arguments()[:3] == ["skeleton", "width", "num_blocks"]
+    assert "fast_dropout" in models.Reprojector.config_arguments()  # from the parent's __init__
+    assert isinstance(models.Baseline().trunk, layers.Trunk)
 
 
 def _save_load_xla(model, x, tmp_path):
@@ -122,7 +229,7 @@ def test_asn_variants_round_trip_and_xla(variant, tmp_path):
     loaded = _save_load_xla(model, x, tmp_path)
     parts = loaded.call_parts(x)
     assert (parts["refined"] is None) == (variant == "basic")
-    assert model.input_block.random_enhancement == variant.endswith("REM")
+    assert model.trunk.input_block.random_enhancement == variant.endswith("REM")
     parts_fn = tf.function(lambda t: model.call_parts(t, training=True), jit_compile=True)
     assert parts_fn(tf.constant(x))["pose_3d"].shape == (4, 17, 3)
 
@@ -203,5 +310,6 @@ def test_asn_am_gets_every_2d_feature():
     with tf.GradientTape() as tape:
         refined = model.call_parts(x, training=False)["refined"]
         loss = tf.reduce_sum(tf.square(refined - target))
-    basic_vars = model.input_block.trainable_variables + model.blocks[-1].trainable_variables
+    basic_vars = (model.trunk.input_block.trainable_variables
+                  + model.trunk.blocks[-1].trainable_variables)
     assert all(g is not None for g in tape.gradient(loss, basic_vars))

@@ -3,6 +3,9 @@
 * :class:`LinearBlock` and :class:`ResidualBlock` -- the fully connected
   building blocks of Martinez et al. 2017 (Dense, BatchNorm, activation,
   Dropout; two of them plus a skip connection make a residual block).
+* :class:`Trunk` -- Martinez's body (a LinearBlock, then residual blocks),
+  the one trunk of every model (Martinez, ASN's basic network, RepGAN's
+  generator, reprojector and critic 3D branch).
 * :class:`FastDropout` -- Dropout whose mask costs a quarter of the random
   numbers (8 random bits per unit).
 * :class:`RandomEnhancement` -- ASN's REM, ``y = x + Dropout(ReLU(x))``.
@@ -26,6 +29,7 @@ import tensorflow as tf
 from keras import ops
 
 from tfpose import skeleton as skeleton_lib
+from tfpose.constructor_config import ConstructorConfig
 
 ACTIVATIONS = ("relu", "leaky_relu")
 # Slope of the negative part of LeakyReLU (the usual GAN value).
@@ -74,9 +78,8 @@ class FastDropout(keras.layers.Layer):
     """Inverted dropout with the mask drawn from 8 random bits per unit.
 
     ``keras.layers.Dropout`` draws one float32 uniform per unit; on a CPU the
-    counter-based generator then dominates the layer (1.9 of 2.2 ms per
-    million units here, ~11 % of a batch-1024 Martinez training step). This
-    layer draws one 32-bit integer per *four* units, reads it as four bytes
+    counter-based generator then dominates the layer's cost. This layer
+    draws one 32-bit integer per *four* units, reads it as four bytes
     and keeps a unit when its byte is >= ``round(rate * 256)``: each unit is
     dropped independently with probability ``q = round(rate * 256) / 256``
     (exactly ``rate`` for 0.5, within 1/512 otherwise) and kept units are
@@ -243,6 +246,58 @@ class ResidualBlock(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="tfpose")
+class Trunk(ConstructorConfig, keras.layers.Layer):
+    """Martinez's body: ``LinearBlock(width)`` then ``num_blocks`` residual blocks.
+
+    ``trunk(x)`` maps [B, F] to the last feature [B, width];
+    ``trunk(x, return_features=True)`` gives the 1 + ``num_blocks`` features
+    [B, width] (the first layer's output, then each residual block's output):
+    the 2D features ASN's Attention Module reads. ``random_enhancement`` puts
+    ASN's REM at the first layer only; ``use_batchnorm=False`` with
+    ``dropout=0`` is the RepGAN critic's 3D branch (Dense + activation, one
+    residual block without BN or dropout).
+
+    Sub-layers are ``input_block`` and the list ``blocks``; their variables
+    come in that order (a checkpoint of ``list(model.variables)`` relies on it).
+    """
+
+    def __init__(self, width: int = 1024, num_blocks: int = 2, dropout: float = 0.5,
+                 max_norm: bool = True, activation: str = "relu", fast_dropout: bool = False,
+                 random_enhancement: bool = False, use_batchnorm: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        if int(num_blocks) < 0:
+            raise ValueError(f"Trunk num_blocks must be >= 0, got {num_blocks}")
+        self.width = int(width)
+        self.num_blocks = int(num_blocks)
+        self.dropout = float(dropout)
+        self.max_norm = bool(max_norm)
+        self.activation = activation
+        self.fast_dropout = bool(fast_dropout)
+        self.random_enhancement = bool(random_enhancement)
+        self.use_batchnorm = bool(use_batchnorm)
+        common = dict(dropout=self.dropout, use_batchnorm=self.use_batchnorm,
+                      max_norm=self.max_norm, activation=activation,
+                      fast_dropout=self.fast_dropout)
+        self.input_block = LinearBlock(self.width, random_enhancement=self.random_enhancement,
+                                       name="input_block", **common)
+        self.blocks = [ResidualBlock(self.width, name=f"residual_{i}", **common)
+                       for i in range(self.num_blocks)]
+
+    def build(self, input_shape):
+        self.input_block.build(input_shape)
+        for block in self.blocks:
+            block.build(tuple(input_shape[:-1]) + (self.width,))
+
+    def call(self, x, training=None, return_features=False):
+        h = self.input_block(x, training=training)
+        features = [h]
+        for block in self.blocks:
+            h = block(h, training=training)
+            features.append(h)
+        return features if return_features else h
+
+
+@keras.saving.register_keras_serializable(package="tfpose")
 class AttentionModule(keras.layers.Layer):
     """ASN's Attention Module (eqs. 6-8), fusing m 2D features into ``F*``.
 
@@ -376,6 +431,6 @@ def kcs_layer(kind: str, skeleton) -> Optional[KCS]:
 __all__: Sequence[str] = (
     "ACTIVATIONS", "activation_layer", "dense", "FastDropout", "dropout_layer",
     "RandomEnhancement", "LinearBlock",
-    "ResidualBlock", "AttentionModule", "KCS", "WeightedKCS", "kcs_weight_matrix",
+    "ResidualBlock", "Trunk", "AttentionModule", "KCS", "WeightedKCS", "kcs_weight_matrix",
     "kcs_layer",
 )

@@ -6,7 +6,7 @@ import keras
 
 from tfpose.models.asn import ASN, VARIANTS as ASN_VARIANTS
 from tfpose.models.baseline import Baseline
-from tfpose.models.repgan import Discriminator, Generator, RepGAN, Reprojector
+from tfpose.models.repgan import Discriminator, Generator, RepGAN, Reprojector, pose_from_depth
 
 MODELS = {"baseline": Baseline, "asn": ASN, "repgan": RepGAN}
 
@@ -21,4 +21,4 @@ def build(kind: str, **kwargs) -> keras.Model:
 
 
 __all__ = ["ASN", "ASN_VARIANTS", "Baseline", "Discriminator", "Generator", "MODELS",
-           "RepGAN", "Reprojector", "build"]
+           "RepGAN", "Reprojector", "build", "pose_from_depth"]

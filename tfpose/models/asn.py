@@ -17,6 +17,7 @@ from keras import ops
 
 from tfpose import layers as L
 from tfpose import skeleton as skeleton_lib
+from tfpose.constructor_config import ConstructorConfig
 from tfpose.models.baseline import check_input_shape
 
 # Table 2's ablation rows, in order.
@@ -26,7 +27,7 @@ _FUSION = {"basic": None, "basic+ref": None, "basic+ref+AM*": "dense",
 
 
 @keras.saving.register_keras_serializable(package="tfpose")
-class ASN(keras.Model):
+class ASN(ConstructorConfig, keras.Model):
     """ASN: [B, J2, 2] -> [B, J3, 3] (final pose).
 
     ``variant`` (ASN Table 2): ``"basic"`` (Martinez), ``"basic+ref"``
@@ -63,7 +64,7 @@ class ASN(keras.Model):
         self.hard_mask = s_out.hard_joint_mask.astype(np.float32)  # (J3,)
         self.width = int(width)
         self.num_blocks = int(num_blocks)
-        self.dropout_rate = float(dropout)
+        self.dropout = float(dropout)
         self.max_norm = bool(max_norm)
         self.activation = activation
         self.variant = variant
@@ -72,13 +73,11 @@ class ASN(keras.Model):
         self.use_rem = variant.endswith("+REM")
 
         self.fast_dropout = bool(fast_dropout)
-        common = dict(dropout=self.dropout_rate, max_norm=self.max_norm, activation=activation,
+        common = dict(dropout=self.dropout, max_norm=self.max_norm, activation=activation,
                       fast_dropout=self.fast_dropout)
         # Basic network (Martinez), REM at the first layer only.
-        self.input_block = L.LinearBlock(self.width, random_enhancement=self.use_rem,
-                                         name="input_block", **common)
-        self.blocks = [L.ResidualBlock(self.width, name=f"residual_{i}", **common)
-                       for i in range(self.num_blocks)]
+        self.trunk = L.Trunk(self.width, self.num_blocks, random_enhancement=self.use_rem,
+                             name="trunk", **common)
         self.basic_output = L.dense(self.num_joints_out * 3, self.max_norm,
                                     name="basic_output", dtype="float32")
         # Refinement network.
@@ -107,9 +106,7 @@ class ASN(keras.Model):
     def build(self, input_shape):
         check_input_shape(input_shape, self.num_joints_in, 2, type(self).__name__)
         feat = (None, self.width)
-        self.input_block.build((None, self.num_joints_in * 2))
-        for block in self.blocks:
-            block.build(feat)
+        self.trunk.build((None, self.num_joints_in * 2))
         self.basic_output.build(feat)
         if self.use_refinement:
             self.refine_blocks[0].build((None, self.num_joints_out * 3))
@@ -123,12 +120,8 @@ class ASN(keras.Model):
     def call(self, x, training=None, return_parts=False):
         n3 = self.num_joints_out
         h = ops.reshape(ops.cast(x, "float32"), (-1, self.num_joints_in * 2))
-        h = self.input_block(h, training=training)
-        features = [h]                                   # 2D features F_i
-        for block in self.blocks:
-            h = block(h, training=training)
-            features.append(h)
-        basic_flat = self.basic_output(h)
+        features = self.trunk(h, training=training, return_features=True)  # 2D features F_i
+        basic_flat = self.basic_output(features[-1])
         basic = ops.reshape(basic_flat, (-1, n3, 3))
         if not self.use_refinement:
             parts = {"basic": basic, "refined": None, "pose_3d": basic}
@@ -156,10 +149,3 @@ class ASN(keras.Model):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_joints_out, 3)
-
-    def get_config(self):
-        return {**super().get_config(), "skeleton_in": self.skeleton_in,
-                "skeleton_out": self.skeleton_out, "width": self.width,
-                "num_blocks": self.num_blocks, "dropout": self.dropout_rate,
-                "max_norm": self.max_norm, "activation": self.activation,
-                "variant": self.variant, "fast_dropout": self.fast_dropout}

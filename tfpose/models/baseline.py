@@ -8,6 +8,7 @@ from keras import ops
 
 from tfpose import layers as L
 from tfpose import skeleton as skeleton_lib
+from tfpose.constructor_config import ConstructorConfig
 
 
 def check_input_shape(input_shape, num_joints: int, dims: int, who: str) -> None:
@@ -20,10 +21,11 @@ def check_input_shape(input_shape, num_joints: int, dims: int, who: str) -> None
 
 
 @keras.saving.register_keras_serializable(package="tfpose")
-class Baseline(keras.Model):
+class Baseline(ConstructorConfig, keras.Model):
     """Martinez's network: [B, J2, 2] -> [B, J3, 3].
 
-    Dense(width) BN act Dropout, ``num_blocks`` residual blocks, Dense(J3*3).
+    :class:`~tfpose.layers.Trunk` (Dense(width) BN act Dropout, ``num_blocks``
+    residual blocks), then Dense(J3*3).
     Parameters at full width (1024, 2 blocks): 4,304,947 for h36m16 -> h36m17
     (SH input), 4,306,995 for h36m17 -> h36m17 (Martinez reports ~4-5M);
     4,296,749 for humaneva15 -> humaneva15. (BatchNorm moving statistics,
@@ -40,38 +42,24 @@ class Baseline(keras.Model):
         self.num_joints_in, self.num_joints_out = s_in.num_joints, s_out.num_joints
         self.width = int(width)
         self.num_blocks = int(num_blocks)
-        self.dropout_rate = float(dropout)
+        self.dropout = float(dropout)
         self.max_norm = bool(max_norm)
         self.activation = activation
         self.fast_dropout = bool(fast_dropout)
-        common = dict(dropout=self.dropout_rate, max_norm=self.max_norm, activation=activation,
-                      fast_dropout=self.fast_dropout)
-        self.input_block = L.LinearBlock(self.width, name="input_block", **common)
-        self.blocks = [L.ResidualBlock(self.width, name=f"residual_{i}", **common)
-                       for i in range(self.num_blocks)]
+        self.trunk = L.Trunk(self.width, self.num_blocks, self.dropout, self.max_norm,
+                             activation, self.fast_dropout, name="trunk")
         self.output_dense = L.dense(self.num_joints_out * 3, self.max_norm, name="output",
                                     dtype="float32")
 
     def build(self, input_shape):
         check_input_shape(input_shape, self.num_joints_in, 2, type(self).__name__)
-        self.input_block.build((None, self.num_joints_in * 2))
-        for block in self.blocks:
-            block.build((None, self.width))
+        self.trunk.build((None, self.num_joints_in * 2))
         self.output_dense.build((None, self.width))
 
     def call(self, x, training=None):
         h = ops.reshape(ops.cast(x, "float32"), (-1, self.num_joints_in * 2))
-        h = self.input_block(h, training=training)
-        for block in self.blocks:
-            h = block(h, training=training)
+        h = self.trunk(h, training=training)
         return ops.reshape(self.output_dense(h), (-1, self.num_joints_out, 3))
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_joints_out, 3)
-
-    def get_config(self):
-        return {**super().get_config(), "skeleton_in": self.skeleton_in,
-                "skeleton_out": self.skeleton_out, "width": self.width,
-                "num_blocks": self.num_blocks, "dropout": self.dropout_rate,
-                "max_norm": self.max_norm, "activation": self.activation,
-                "fast_dropout": self.fast_dropout}

@@ -4,7 +4,8 @@ depth, with a reprojection network (3D -> 2D) trained synchronously and a
 critic that sees the 3D pose, the 2D pose and the (weighted) KCS matrix.
 
 2D and 3D use the same skeleton (the 3D pose is (x, y, z) with x, y taken
-from the input), so ``skeleton_in`` must equal ``skeleton_out``.
+from the input, made root-relative by :func:`pose_from_depth`), so
+``skeleton_in`` must equal ``skeleton_out``.
 """
 
 from __future__ import annotations
@@ -16,12 +17,30 @@ from keras import ops
 
 from tfpose import layers as L
 from tfpose import skeleton as skeleton_lib
+from tfpose.constructor_config import ConstructorConfig
 from tfpose.models.baseline import check_input_shape
 
 
-class _MLP(keras.Model):
+def pose_from_depth(pose_2d, depth, root: int):
+    """RepGAN's 3D pose from a 2D pose and the generator's depth, root-relative.
+
+    ``pose_2d`` [B, J, 2] and ``depth`` [B, J] -> (x, y, z) [B, J, 3] minus
+    the root joint's (x, y, z), so the root is exactly the origin like every
+    real (root-relative) 3D pose the critic sees. The generator's own root
+    depth would otherwise be a free offset that only tells fakes from reals.
+    """
+    num_joints = pose_2d.shape[-2]
+    if num_joints is not None and not 0 <= int(root) < int(num_joints):
+        raise ValueError(f"pose_from_depth: root joint {root} is outside the pose's "
+                         f"{num_joints} joints")
+    pose = ops.concatenate([ops.cast(pose_2d, "float32"),
+                            ops.expand_dims(ops.cast(depth, "float32"), -1)], axis=-1)
+    return pose - pose[:, root:root + 1, :]
+
+
+class _MLP(ConstructorConfig, keras.Model):
     """Martinez-like body shared by the generator and the reprojector:
-    [B, J, d_in] -> LinearBlock -> residual blocks -> Dense(out_dim)."""
+    [B, J, d_in] -> :class:`~tfpose.layers.Trunk` -> Dense(J * d_out)."""
 
     in_dims: int = 2
     out_dims: int = 1
@@ -35,45 +54,31 @@ class _MLP(keras.Model):
         self.num_joints = skel.num_joints
         self.width = int(width)
         self.num_blocks = int(num_blocks)
-        self.dropout_rate = float(dropout)
+        self.dropout = float(dropout)
         self.max_norm = bool(max_norm)
         self.activation = activation
         self.fast_dropout = bool(fast_dropout)
-        common = dict(dropout=self.dropout_rate, max_norm=self.max_norm, activation=activation,
-                      fast_dropout=self.fast_dropout)
-        self.input_block = L.LinearBlock(self.width, name="input_block", **common)
-        self.blocks = [L.ResidualBlock(self.width, name=f"residual_{i}", **common)
-                       for i in range(self.num_blocks)]
+        self.trunk = L.Trunk(self.width, self.num_blocks, self.dropout, self.max_norm,
+                             activation, self.fast_dropout, name="trunk")
         self.output_dense = L.dense(self.num_joints * self.out_dims, self.max_norm, name="output",
                                     dtype="float32")
 
     def build(self, input_shape):
         check_input_shape(input_shape, self.num_joints, self.in_dims, type(self).__name__)
-        self.input_block.build((None, self.num_joints * self.in_dims))
-        for block in self.blocks:
-            block.build((None, self.width))
+        self.trunk.build((None, self.num_joints * self.in_dims))
         self.output_dense.build((None, self.width))
 
     def _forward(self, x, training):
         h = ops.reshape(ops.cast(x, "float32"), (-1, self.num_joints * self.in_dims))
-        h = self.input_block(h, training=training)
-        for block in self.blocks:
-            h = block(h, training=training)
-        return self.output_dense(h)
-
-    def get_config(self):
-        return {**super().get_config(), "skeleton": self.skeleton, "width": self.width,
-                "num_blocks": self.num_blocks, "dropout": self.dropout_rate,
-                "max_norm": self.max_norm, "activation": self.activation,
-                "fast_dropout": self.fast_dropout}
+        return self.output_dense(self.trunk(h, training=training))
 
 
 @keras.saving.register_keras_serializable(package="tfpose")
 class Generator(_MLP):
     """2D pose [B, J, 2] -> depth z [B, J] (RepGAN sec. 3.1, Fig. 2).
 
-    Martinez-like with LeakyReLU: Dense(width) BN LReLU Dropout, 2 residual
-    blocks, Dense(J). Full width, h36m17: 4,272,145 parameters (BN
+    A trunk with LeakyReLU (Dense(width) BN LReLU Dropout, 2 residual
+    blocks), then Dense(J). Full width, h36m17: 4,272,145 parameters (BN
     statistics included).
     """
 
@@ -106,14 +111,14 @@ class Reprojector(_MLP):
 
 
 @keras.saving.register_keras_serializable(package="tfpose")
-class Discriminator(keras.Model):
+class Discriminator(ConstructorConfig, keras.Model):
     """WGAN critic (RepGAN sec. 3.3, Fig. 3): ``[pose_3d, pose_2d] -> [B, 1]``.
 
-    3D branch Dense + residual block, 2D branch Dense, KCS branch Dense on the
-    flattened (w)KCS of the 3D pose (computed inside, so a gradient penalty
-    on the 3D input flows through it); the three width-d features are
-    concatenated and a Dense gives the score. ``kcs``: "wkcs" (paper),
-    "kcs" (Table 5 ablation) or "none".
+    3D branch a one-block trunk (Dense + activation, residual block), 2D
+    branch Dense, KCS branch Dense on the flattened (w)KCS of the 3D pose
+    (computed inside, so a gradient penalty on the 3D input flows through
+    it); the three width-d features are concatenated and a Dense gives the
+    score. ``kcs``: "wkcs" (paper), "kcs" (Table 5 ablation) or "none".
 
     No batch normalisation and no dropout: the critic is trained with a
     WGAN-GP gradient penalty, which needs each sample's score to depend on
@@ -132,11 +137,8 @@ class Discriminator(keras.Model):
         self.activation = activation
         self.max_norm = bool(max_norm)
         self.kcs_layer = L.kcs_layer(kcs, skel.name)
-        self.dense_3d = L.dense(self.width, self.max_norm, name="dense_3d")
-        self.act_3d = L.activation_layer(activation, name="act_3d")
-        self.residual_3d = L.ResidualBlock(self.width, dropout=0.0, use_batchnorm=False,
-                                           max_norm=self.max_norm, activation=activation,
-                                           name="residual_3d")
+        self.trunk_3d = L.Trunk(self.width, num_blocks=1, dropout=0.0, max_norm=self.max_norm,
+                                activation=activation, use_batchnorm=False, name="trunk_3d")
         self.dense_2d = L.dense(self.width, self.max_norm, name="dense_2d")
         self.act_2d = L.activation_layer(activation, name="act_2d")
         if self.kcs_layer is not None:
@@ -148,9 +150,7 @@ class Discriminator(keras.Model):
         shape_3d, shape_2d = input_shape
         check_input_shape(shape_3d, self.num_joints, 3, "Discriminator (3D input)")
         check_input_shape(shape_2d, self.num_joints, 2, "Discriminator (2D input)")
-        feat = (None, self.width)
-        self.dense_3d.build((None, self.num_joints * 3))
-        self.residual_3d.build(feat)
+        self.trunk_3d.build((None, self.num_joints * 3))
         self.dense_2d.build((None, self.num_joints * 2))
         branches = 2
         if self.kcs_layer is not None:
@@ -163,8 +163,7 @@ class Discriminator(keras.Model):
         pose_3d, pose_2d = inputs
         pose_3d = ops.cast(pose_3d, "float32")
         j = self.num_joints
-        f3 = self.act_3d(self.dense_3d(ops.reshape(pose_3d, (-1, j * 3))))
-        f3 = self.residual_3d(f3, training=training)
+        f3 = self.trunk_3d(ops.reshape(pose_3d, (-1, j * 3)), training=training)
         f2 = self.act_2d(self.dense_2d(ops.reshape(ops.cast(pose_2d, "float32"), (-1, j * 2))))
         feats = [f3, f2]
         if self.kcs_layer is not None:
@@ -176,14 +175,12 @@ class Discriminator(keras.Model):
     def compute_output_shape(self, input_shape):
         return (input_shape[0][0], 1)
 
-    def get_config(self):
-        return {**super().get_config(), "skeleton": self.skeleton, "width": self.width,
-                "kcs": self.kcs, "activation": self.activation, "max_norm": self.max_norm}
 
 
 @keras.saving.register_keras_serializable(package="tfpose")
-class RepGAN(keras.Model):
-    """The RepGAN lifter: ``model(x2d)`` -> [B, J, 3] = (x, y from x2d, z).
+class RepGAN(ConstructorConfig, keras.Model):
+    """The RepGAN lifter: ``model(x2d)`` -> [B, J, 3] = (x, y from x2d, z),
+    root-relative (:func:`pose_from_depth`).
 
     Owns ``generator``, ``reprojector`` and ``discriminator``; building the
     model builds all three so a ``.keras`` file carries every weight.
@@ -193,6 +190,8 @@ class RepGAN(keras.Model):
     ``skeleton`` may also be given as ``skeleton_in``/``skeleton_out`` (the
     other models' arguments); they must name the same skeleton.
     """
+
+    config_excluded = ("skeleton_in", "skeleton_out")  # aliases of ``skeleton``
 
     def __init__(self, skeleton: Optional[str] = None, width: int = 1024,
                  num_blocks: int = 2, dropout: float = 0.5, kcs: str = "wkcs",
@@ -207,15 +206,16 @@ class RepGAN(keras.Model):
                              f"got different skeletons {sorted(names)}")
         self.skeleton = names.pop() if names else "h36m17"
         self.num_joints = skeleton_lib.get(self.skeleton).num_joints
+        self.root = skeleton_lib.get(self.skeleton).root
         self.width = int(width)
         self.num_blocks = int(num_blocks)
-        self.dropout_rate = float(dropout)
+        self.dropout = float(dropout)
         self.kcs = kcs
         self.max_norm = bool(max_norm)
         self.activation = activation
         self.discriminator_width = int(discriminator_width or width)
         self.fast_dropout = bool(fast_dropout)
-        common = dict(dropout=self.dropout_rate, max_norm=self.max_norm, activation=activation,
+        common = dict(dropout=self.dropout, max_norm=self.max_norm, activation=activation,
                       fast_dropout=self.fast_dropout)
         self.generator = Generator(self.skeleton, self.width, self.num_blocks,
                                    name="generator", **common)
@@ -235,21 +235,15 @@ class RepGAN(keras.Model):
     def build(self, input_shape):
         check_input_shape(input_shape, self.num_joints, 2, "RepGAN")
         j = self.num_joints
-        self.generator.build((None, j, 2))
-        self.reprojector.build((None, j, 3))
-        self.discriminator.build([(None, j, 3), (None, j, 2)])
+        parts = ((self.generator, (None, j, 2)), (self.reprojector, (None, j, 3)),
+                 (self.discriminator, [(None, j, 3), (None, j, 2)]))
+        for part, shape in parts:
+            if not part.built:  # a part may have been called on its own first
+                part.build(shape)
 
     def call(self, x, training=None):
         x = ops.cast(x, "float32")
-        z = self.generator(x, training=training)
-        return ops.concatenate([x, ops.expand_dims(z, -1)], axis=-1)
+        return pose_from_depth(x, self.generator(x, training=training), self.root)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_joints, 3)
-
-    def get_config(self):
-        return {**super().get_config(), "skeleton": self.skeleton, "width": self.width,
-                "num_blocks": self.num_blocks, "dropout": self.dropout_rate, "kcs": self.kcs,
-                "max_norm": self.max_norm, "activation": self.activation,
-                "discriminator_width": self.discriminator_width,
-                "fast_dropout": self.fast_dropout}
