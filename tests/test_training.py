@@ -1,6 +1,11 @@
-"""Training and evaluation end to end on a small real slice, resume, strategies, bad input."""
+"""The training loop: resume, refused resumes, NaN, strategies, speed switches, bfloat16,
+schedules, weight averaging, flips, validation subjects.
 
-import dataclasses
+All of these train on ``data.synthetic_frames`` and run in a clone without
+``../shared/data``; the end-to-end CLI tests on real frames are in
+``test_train_evaluate_real.py``.
+"""
+
 import json
 import os
 import pathlib
@@ -13,214 +18,226 @@ import pytest
 import tensorflow as tf
 
 from tfpose import data, training
+from tfpose.config import ExperimentConfig
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
 
 
-def _run(args, check=True):
-    proc = subprocess.run([sys.executable, *args], cwd=REPO, env=ENV, capture_output=True,
-                          text=True, timeout=900)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
-                             f"{proc.stderr[-5000:]}")
-    return proc
+def _config(**kw) -> ExperimentConfig:
+    base = dict(model="baseline", dataset="human36m/sh", epochs=1, batch_size=64, width=32,
+                val_stride=0, seed=0)
+    base.update(kw)
+    return ExperimentConfig.from_flat(**base)
 
 
-@pytest.mark.parametrize("model,dataset,extra", [
-    ("baseline", "human36m/sh", []),
-    ("asn", "human36m/sh", []),
-    # A GAN needs more steps than a regression to learn depth: 4x the frames.
-    ("repgan", "human36m/gt", ["--learning_rate=2e-4", "--frame_stride=12"]),
-])
-def test_train_then_evaluate_end_to_end(tmp_path, tfds_data_dir, model, dataset, extra):
-    model_dir = tmp_path / model
-    common = [f"--data_dir={tfds_data_dir}", f"--model_dir={model_dir}"]
-    _run(["train.py", f"--model={model}", f"--dataset={dataset}", "--subjects=S1",
-          "--frame_stride=50", "--epochs=2", "--width=256", "--val_stride=20",
-          "--checkpoint_every=100", *common, *extra])
-    history = json.loads((model_dir / "history.json").read_text())
-    assert set(history) == {"1", "2"}
-    cfg = json.loads((model_dir / "config.json").read_text())
-    assert cfg["model_kind"] == model and cfg["dataset"] == dataset
-    proc = _run(["evaluate.py", *common, "--frame_stride=20"])
-    assert "Direct" in proc.stdout and "protocol1" in proc.stdout
-    res = json.loads((model_dir / "results.json").read_text())
-    p1 = res["protocols"]["protocol1"]["per_action"]
-    p2 = res["protocols"]["protocol2"]["per_action"]
-    assert len(p1) == 16 and res["subjects"] == ["S11", "S9"]
-    assert res["command_line"] and res["train_config"]["model"] == model
-    assert res["train_command_line"].startswith("train.py --model=" + model)
-    for table in (p1, p2):
-        assert all(np.isfinite(v) and 0 < v < 400 for v in table.values())
-    assert p2["Avg"] < p1["Avg"]  # alignment can only help
-    if model == "baseline":  # the export evaluates to the same numbers, per runtime
-        from tfpose import export
-        export_dir = export.export_model_dir(str(model_dir), str(tmp_path / "export"))
-        for backend, tol in (("saved_model", 1e-3), ("tflite_int8", 0.05)):
-            out = tmp_path / f"results_{backend}.json"
-            _run(["evaluate.py", f"--data_dir={tfds_data_dir}", f"--saved_model={export_dir}",
-                  f"--backend={backend}", "--frame_stride=20", f"--output={out}"])
-            got = json.loads(out.read_text())
-            assert got["backend"] == backend
-            avg = got["protocols"]["protocol1"]["per_action"]["Avg"]
-            assert abs(avg - p1["Avg"]) <= tol * p1["Avg"], (backend, avg, p1["Avg"])
-    assert res["hard_joints"] > res["other_joints"]
-    assert 0 < res["pck150"] <= 100
-    if model == "repgan":
-        losses = [history[e]["wasserstein"] for e in ("1", "2")]
-        assert all(np.isfinite(losses))
-        # Depth was learnt: better than lifting every joint to the root's depth.
-        assert history["2"]["val_n_mpjpe"] < _flat_pose_n_mpjpe(tfds_data_dir)
-        assert "z_only" in res
-    else:
-        assert history["2"]["loss"] < history["1"]["loss"]
-        assert history["2"]["val_mpjpe"] < history["1"]["val_mpjpe"]
-        # Far better than always answering the training split's mean pose.
-        assert p1["Avg"] < 0.85 * _mean_pose_mpjpe(tfds_data_dir)
-
-
-def _mean_pose_mpjpe(data_dir):
-    from tfpose import metrics
-
-    train = data.load_frames("human36m/sh", "train", data_dir=str(data_dir), subjects=["S1"],
-                             frame_stride=50)
-    test = data.load_frames("human36m/sh", "test", data_dir=str(data_dir), frame_stride=20)
-    mean = (train.pose_3d - train.pose_3d[:, :1]).mean(0)
-    target = test.pose_3d - test.pose_3d[:, :1]
-    return metrics.mpjpe(np.broadcast_to(mean, target.shape), target)
-
-
-def _flat_pose_n_mpjpe(data_dir):
-    from tfpose import metrics, normalization
-
-    frames = data.load_frames("human36m/gt", "test", data_dir=str(data_dir), frame_stride=20)
-    norm = normalization.RootScaleNormalizer()
-    flat = norm.normalize_2d(frames.pose_2d).numpy()
-    flat = np.concatenate([flat, np.zeros_like(flat[..., :1])], -1)
-    target = frames.pose_3d - frames.pose_3d[:, :1]
-    return metrics.n_mpjpe(flat, target)
+def _fit(cfg, model_dir, frames, **kw):
+    return training.fit(cfg, str(model_dir), train_frames=frames,
+                        val_frames=kw.pop("val_frames", None), measure_hardware=False, **kw)
 
 
 @pytest.fixture(scope="module")
-def small_frames(tfds_data_dir):
-    frames = data.load_frames("human36m/sh", "train", data_dir=str(tfds_data_dir),
-                              subjects=["S1"], frame_stride=100)
-    return frames
+def frames_sh():
+    return data.synthetic_frames(2400, "human36m/sh", seed=1)
 
 
-def _weights(model_dir):
-    task = training.restore_task(str(model_dir))
+@pytest.fixture(scope="module")
+def frames_gt():
+    return data.synthetic_frames(2400, "human36m/gt", seed=2)
+
+
+def _weights(model_dir, averaged=True):
+    task = training.restore_task(str(model_dir), averaged=averaged)
     return [v.numpy() for v in task.model.weights]
 
 
-@pytest.mark.parametrize("model", ["baseline", "asn"])
-def test_resume_after_interruption_matches_uninterrupted(tmp_path, small_frames, model):
+@pytest.mark.parametrize("model,extra", [
+    ("baseline", dict(flip=True, noise_std=3.0)),  # random augmentation is resume-exact too
+    ("asn", dict(ema_decay=0.99, lr_schedule="cosine", warmup_steps=5)),
+    ("repgan", dict(critic_steps=2, ema_decay=0.9)),
+])
+def test_resume_after_interruption_matches_uninterrupted(tmp_path, frames_sh, frames_gt,
+                                                         model, extra):
     tf.config.experimental.enable_op_determinism()
-    cfg = training.TrainConfig(model=model, dataset="human36m/sh", epochs=2, batch_size=64,
-                               width=64, checkpoint_every=20, val_stride=0, seed=7)
-    kw = dict(train_frames=small_frames, val_frames=None)
-    training.fit(cfg, str(tmp_path / "full"), **kw)
-    steps_per_epoch = len(small_frames) // 64
+    dataset = "human36m/gt" if model == "repgan" else "human36m/sh"
+    frames = frames_gt if model == "repgan" else frames_sh
+    batch = 32 if model == "repgan" else 64  # RepGAN's step takes 2 x 32 rows
+    cfg = _config(model=model, dataset=dataset, epochs=2, batch_size=batch, checkpoint_every=20,
+                  seed=7, **extra)
+    _fit(cfg, tmp_path / "full", frames)
+    steps_per_epoch = len(frames) // 64
     assert steps_per_epoch > 30
     # "Killed" after its first checkpoint (step 20) plus a few unsaved steps.
-    training.fit(cfg, str(tmp_path / "resumed"), max_steps=27, **kw)
+    _fit(cfg, tmp_path / "resumed", frames, max_steps=27)
     ckpts = tf.train.get_checkpoint_state(str(tmp_path / "resumed" / "ckpt"))
     assert ckpts.model_checkpoint_path.endswith("-20")
-    training.fit(cfg, str(tmp_path / "resumed"), **kw)
-    full, resumed = _weights(tmp_path / "full"), _weights(tmp_path / "resumed")
-    assert len(full) == len(resumed)
-    for a, b in zip(full, resumed):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    _fit(cfg, tmp_path / "resumed", frames)
+    for averaged in (True, False):  # the weight average and the raw weights both
+        full = _weights(tmp_path / "full", averaged)
+        resumed = _weights(tmp_path / "resumed", averaged)
+        assert len(full) == len(resumed)
+        for a, b in zip(full, resumed):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    if "ema_decay" in extra:  # the average really differs from the last weights
+        assert not np.allclose(_weights(tmp_path / "full", True)[0],
+                               _weights(tmp_path / "full", False)[0])
     # And the interruption was real: a run stopped at step 27 differs.
     partial = tmp_path / "partial"
-    training.fit(cfg, str(partial), max_steps=27, **kw)
-    training.fit(cfg, str(partial), max_steps=27, **kw)  # nothing more to do: stays at 27
-    assert not np.allclose(_weights(partial)[0], full[0])
+    _fit(cfg, partial, frames, max_steps=27)
+    _fit(cfg, partial, frames, max_steps=27)  # nothing more to do: stays at 27
+    assert not np.allclose(_weights(partial)[0], _weights(tmp_path / "full")[0])
+    history = training.read_history(str(tmp_path / "resumed"))
+    assert set(history) == {"1", "2"} and history["2"]["steps"] == 2 * (len(frames) // 64)
+    assert history["2"]["wall_seconds"] >= history["1"]["wall_seconds"] > 0
 
 
-def test_resume_with_more_epochs_is_recorded(tmp_path, small_frames):
-    """A run extended by a resume says so: results.json reads its config from config.json."""
-    cfg = training.TrainConfig(model="baseline", dataset="human36m/sh", epochs=1, batch_size=256,
-                               width=16, val_stride=0)
-    kw = dict(train_frames=small_frames, val_frames=None)
-    training.fit(cfg, str(tmp_path), command_line="train.py --epochs=1", **kw)
-    training.fit(dataclasses.replace(cfg, epochs=2), str(tmp_path),
-                 command_line="train.py --epochs=2", **kw)
+def test_a_resume_that_changes_a_setting_is_refused_and_names_it(tmp_path, frames_sh):
+    cfg = _config(epochs=1, batch_size=256)
+    _fit(cfg, tmp_path, frames_sh, command_line="train.py --epochs=1")
+    with pytest.raises(training.TrainingError) as err:
+        _fit(cfg.replace(dropout=0.25, learning_rate=3e-4), tmp_path, frames_sh)
+    text = str(err.value)
+    assert "dropout (stored 0.5, given 0.25)" in text and "learning_rate (stored None" in text
+    with pytest.raises(training.TrainingError, match=r"model \(stored 'baseline', given 'asn'\)"):
+        _fit(cfg.replace(model="asn"), tmp_path, frames_sh)
+    # More epochs under the (default) exponential schedule: applied and recorded.
+    _fit(cfg.replace(epochs=2), tmp_path, frames_sh, command_line="train.py --epochs=2")
     stored = json.loads((tmp_path / training.CONFIG_FILE).read_text())
     assert stored["command_line"] == "train.py --epochs=1"
     assert stored["resume_command_lines"] == ["train.py --epochs=2"]
-    assert training.read_config(str(tmp_path)).epochs == 2
-    assert set(json.loads((tmp_path / "history.json").read_text())) == {"1", "2"}
+    assert training.read_config(str(tmp_path)).trainer.epochs == 2
+    assert set(training.read_history(str(tmp_path))) == {"1", "2"}
 
 
-def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, small_frames, monkeypatch):
+def test_an_annealed_schedule_is_kept_or_restarted_explicitly(tmp_path, frames_sh):
+    cfg = _config(epochs=1, batch_size=256, lr_schedule="cosine")
+    steps = len(frames_sh) // 256
+    _fit(cfg, tmp_path, frames_sh)
+    assert training.read_run(str(tmp_path))["schedule"] == {"total_steps": steps,
+                                                            "start_step": 0}
+    assert training.read_history(str(tmp_path))["1"]["learning_rate"] < 1e-3 * 0.05
+    with pytest.raises(training.TrainingError, match="cosine schedule over 9 steps.*18.*"
+                                                     "--restart_schedule"):
+        _fit(cfg.replace(epochs=2), tmp_path, frames_sh)
+    _fit(cfg.replace(epochs=2), tmp_path, frames_sh, restart_schedule=True)
+    assert training.read_run(str(tmp_path))["schedule"] == {"total_steps": steps,
+                                                            "start_step": steps}
+    task = training.restore_task(str(tmp_path))
+    # Restarted at the peak, annealed to ~0 again by the new end.
+    assert float(task.lr_schedule(steps)) == pytest.approx(1e-3)
+    assert float(task.lr_schedule(2 * steps)) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_validation_subjects_are_held_out_of_training(tmp_path):
+    frames = data.synthetic_frames(1280, "human36m/sh", seed=3, subjects=("S1", "S8"))
+    cfg = _config(epochs=1, batch_size=64, val_subjects=["S8"], val_stride=2)
+    _fit(cfg, tmp_path / "a", frames)
+    entry = training.read_history(str(tmp_path / "a"))["1"]
+    assert entry["steps"] == 640 // 64  # only S1's half trained
+    assert np.isfinite(entry["val_mpjpe"])
+    with pytest.raises(ValueError, match="no frames of subjects S5"):
+        _fit(cfg.replace(val_subjects=["S5"]), tmp_path / "b", frames)
+    with pytest.raises(ValueError, match="both trained on and held out"):
+        _config(subjects=["S1", "S8"], val_subjects=["S8"])
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, frames_sh, monkeypatch):
     # A fault injected into one batch: rows whose first x equals MARK become NaN
     # after normalisation (the statistics stay finite).
     mark = -12345.0
-    bad = data.Frames(**{**small_frames.__dict__})
-    bad.pose_2d = small_frames.pose_2d.copy()
+    bad = data.Frames(**{**frames_sh.__dict__})
+    bad.pose_2d = frames_sh.pose_2d.copy()
     order = data.epoch_order(len(bad), seed=0, epoch=0)
     bad.pose_2d[order[64 * 12 + 3], 0, 0] = mark  # lands in step 13 of epoch 1
     original = training.SupervisedTask.transform
 
-    def faulty(self, pose_2d, pose_3d):
-        x, y = original(self, pose_2d, pose_3d)
+    def faulty(self, pose_2d, pose_3d, principal_x, seed):
+        x, y = original(self, pose_2d, pose_3d, principal_x, seed)
         hit = tf.equal(pose_2d[:, 0, 0], mark)[:, None, None]
         return tf.where(hit, np.nan, x), y
 
     monkeypatch.setattr(training.SupervisedTask, "transform", faulty)
-    cfg = training.TrainConfig(model="baseline", dataset="human36m/sh", epochs=1, width=32,
-                               checkpoint_every=10, val_stride=0, seed=0)
+    cfg = _config(checkpoint_every=10)
     with pytest.raises(training.TrainingError, match=r"non-finite.*first at step 13"):
-        training.fit(cfg, str(tmp_path / "nan"), train_frames=bad, val_frames=None)
+        _fit(cfg, tmp_path / "nan", bad)
     latest = tf.train.latest_checkpoint(str(tmp_path / "nan" / "ckpt"))
     assert latest.endswith("-10")
     assert all(np.isfinite(w).all() for w in _weights(tmp_path / "nan"))
 
 
-def test_non_finite_training_data_is_refused(tmp_path, small_frames):
-    bad = data.Frames(**{**small_frames.__dict__})
-    bad.pose_3d = small_frames.pose_3d.copy()
+def test_non_finite_training_data_is_refused(tmp_path, frames_sh):
+    bad = data.Frames(**{**frames_sh.__dict__})
+    bad.pose_3d = frames_sh.pose_3d.copy()
     bad.pose_3d[5, 3, 1] = np.inf
-    cfg = training.TrainConfig(model="baseline", dataset="human36m/sh", epochs=1, width=32,
-                               val_stride=0)
     with pytest.raises(training.TrainingError, match="1 training frames .*not finite"):
-        training.fit(cfg, str(tmp_path / "inf"), train_frames=bad, val_frames=None)
+        _fit(_config(), tmp_path / "inf", bad)
 
 
-def test_model_dir_of_another_model_is_refused(tmp_path, small_frames):
-    cfg = training.TrainConfig(model="baseline", dataset="human36m/sh", epochs=1, width=32,
-                               val_stride=0)
-    training.fit(cfg, str(tmp_path / "m"), train_frames=small_frames, val_frames=None,
-                 max_steps=2)
-    other = training.TrainConfig(model="asn", dataset="human36m/sh", epochs=1, width=32)
-    with pytest.raises(training.TrainingError, match="holds a baseline model"):
-        training.fit(other, str(tmp_path / "m"), train_frames=small_frames, val_frames=None)
+def test_history_survives_a_failed_rewrite(tmp_path, frames_sh, monkeypatch):
+    """history.json is replaced whole or not at all: a write that dies midway leaves the
+    previous file, which the resumed run reads."""
+    cfg = _config(epochs=1, batch_size=256)
+    _fit(cfg, tmp_path, frames_sh)
+    before = (tmp_path / training.HISTORY_FILE).read_text()
+
+    def dies_midway(obj, f, **kw):
+        f.write('{"1": {"lo')
+        raise OSError("disk full")
+
+    monkeypatch.setattr(json, "dump", dies_midway)
+    with pytest.raises(OSError, match="disk full"):
+        _fit(cfg.replace(epochs=2), tmp_path, frames_sh)
+    monkeypatch.undo()
+    assert (tmp_path / training.HISTORY_FILE).read_text() == before
+    assert not list(tmp_path.glob("*.tmp"))
+    _fit(cfg.replace(epochs=2), tmp_path, frames_sh)
+    assert set(training.read_history(str(tmp_path))) == {"1", "2"}
 
 
-def test_cli_rejects_bad_input_and_tests_on_a_superset_of_joints(tmp_path, tfds_data_dir):
-    proc = _run(["train.py", "--model=posenet", f"--model_dir={tmp_path}/x"], check=False)
-    assert proc.returncode != 0 and "posenet" in proc.stderr
-    proc = _run(["train.py", "--dataset=human36m/cpn", f"--model_dir={tmp_path}/x"], check=False)
-    assert proc.returncode != 0 and "human36m/cpn" in proc.stderr
-    # A 16-joint (SH) model evaluated on the 17-joint ground-truth dataset.
-    model_dir = tmp_path / "sh"
-    _run(["train.py", "--model=baseline", "--dataset=human36m/sh", "--subjects=S1",
-          "--frame_stride=200", "--epochs=1", "--width=32", "--val_stride=0",
-          f"--data_dir={tfds_data_dir}", f"--model_dir={model_dir}"])
-    proc = _run(["evaluate.py", f"--model_dir={model_dir}", "--dataset=humaneva/gt",
-                 f"--data_dir={tfds_data_dir}"], check=False)
-    assert proc.returncode != 0 and "16 input joints" in proc.stderr and "15" in proc.stderr
-    assert "without Hip, RFoot, LFoot, Spine" in proc.stderr  # the H36M joints HumanEva lacks
-    # ... but the same model can be tested on ground-truth 2D of its 16 joints (RepGAN's SH-GT).
-    out = tmp_path / "sh_gt.json"
-    _run(["evaluate.py", f"--model_dir={model_dir}", "--dataset=human36m/gt",
-          f"--data_dir={tfds_data_dir}", "--frame_stride=100", f"--output={out}"])
-    res = json.loads(out.read_text())
-    assert res["trained_on"] == "human36m/sh" and res["dataset"] == "human36m/gt"
-    assert len(res["per_joint"]) == 17 and np.isfinite(res["protocols"]["protocol1"]
-                                                       ["per_action"]["Avg"])
+def test_predict_on_an_empty_batch_keeps_the_output_shape(tmp_path, frames_sh):
+    _fit(_config(checkpoint_every=2), tmp_path, frames_sh, max_steps=2)
+    task = training.restore_task(str(tmp_path))
+    assert training.predict(task, np.zeros((0, 16, 2), np.float32)).shape == (0, 17, 3)
+
+
+def test_test_time_flip_averages_with_the_mirrored_prediction(tmp_path, frames_sh):
+    from tfpose import augmentation
+
+    _fit(_config(flip=True, checkpoint_every=5), tmp_path, frames_sh, max_steps=5)
+    task = training.restore_task(str(tmp_path))
+    p2, cx = frames_sh.pose_2d[:8], frames_sh.principal_x[:8]
+    plain = training.predict(task, p2)
+    mirrored_back = augmentation.flip_3d(
+        training.predict(task, augmentation.flip_2d(p2, cx, task.mirror_2d).numpy()),
+        task.mirror_3d).numpy()
+    both = training.predict(task, p2, flip=True, principal_x=cx)
+    np.testing.assert_allclose(both, 0.5 * (plain + mirrored_back), atol=1e-4)
+    assert not np.allclose(both, plain, atol=1e-3)
+    with pytest.raises(ValueError, match="principal point"):
+        training.predict(task, p2, flip=True)
+
+
+def test_repgan_output_is_root_relative_and_critic_steps_count(tmp_path, frames_gt):
+    cfg = _config(model="repgan", dataset="human36m/gt", batch_size=32, critic_steps=3,
+                  checkpoint_every=4)
+    _fit(cfg, tmp_path, frames_gt, max_steps=4)
+    task = training.restore_task(str(tmp_path))
+    assert int(task.opt_gen.iterations) == 4 and int(task.opt_dis.iterations) == 12
+    pred = training.predict(task, frames_gt.pose_2d[:16])
+    assert np.all(pred[:, task.skeleton_3d.root] == 0.0)
+    assert np.abs(pred[..., 2]).max() > 0  # depth is predicted, not zero
+
+
+def test_angle_weight_defaults_follow_the_skeleton():
+    from tfpose import normalization
+
+    def weight(**kw):
+        cfg = _config(model="repgan", width=8, **kw)
+        return training.make_task(cfg, normalization.RootScaleNormalizer(),
+                                  tf.distribute.get_strategy()).angle_weight
+
+    assert weight(dataset="human36m/gt") == 1.0 and weight(dataset="human36m/sh") == 0.0
+    assert weight(dataset="human36m/sh", lambda_angle=0.5) == 0.5
 
 
 MIRRORED_SCRIPT = textwrap.dedent("""
@@ -230,21 +247,21 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     tf.config.experimental.enable_op_determinism()
     from tfpose import data, training
-    rng = np.random.default_rng(0)
-    p3 = rng.normal(size=(640, 17, 3)).astype(np.float32) * 200 + [0, 0, 5000]
-    p2 = (p3[:, 1:, :2] / p3[:, 1:, 2:] * 1150 + 500).astype(np.float32)
-    frames = data.Frames(p2, p3, *(np.full(640, v, object) for v in ("S1", "Walking", "c")),
-                         np.zeros(640, np.int32), "h36m16", "h36m17")
+    from tfpose.config import ExperimentConfig
+    dataset = "human36m/gt" if sys.argv[1] == "repgan" else "human36m/sh"
+    frames = data.synthetic_frames(640, dataset, seed=0)
     out = {}
     for name in ("default", "mirrored"):
         strategy = (tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]) if name == "mirrored"
                     else tf.distribute.get_strategy())
-        cfg = training.TrainConfig(model=sys.argv[1], dataset="human36m/sh", epochs=1,
-                                   batch_size=64, width=64, dropout=0.0, val_stride=0, seed=3)
+        cfg = ExperimentConfig.from_flat(model=sys.argv[1], dataset=dataset, epochs=1,
+                                         batch_size=64, width=64, dropout=0.0, val_stride=0,
+                                         seed=3, ema_decay=0.9)
         d = sys.argv[2] + "/" + name
-        training.fit(cfg, d, strategy=strategy, train_frames=frames, val_frames=None)
+        training.fit(cfg, d, strategy=strategy, train_frames=frames, val_frames=None,
+                     measure_hardware=False)
         task = training.restore_task(d)
-        out[name] = training.predict(task, p2[:50]).tolist()
+        out[name] = training.predict(task, frames.pose_2d[:50]).tolist()
         out[name + "_replicas"] = strategy.num_replicas_in_sync
     print("RESULT" + json.dumps(out))
 """)
@@ -252,7 +269,9 @@ MIRRORED_SCRIPT = textwrap.dedent("""
 
 @pytest.mark.parametrize("model", ["asn", "repgan"])
 def test_mirrored_strategy_matches_single_device(tmp_path, model):
-    proc = _run(["-c", MIRRORED_SCRIPT, model, str(tmp_path)])
+    proc = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, model, str(tmp_path)],
+                          cwd=REPO, env=ENV, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-5000:]
     out = json.loads(proc.stdout.split("RESULT", 1)[1])
     assert out["mirrored_replicas"] == 2 and out["default_replicas"] == 1
     a, b = np.array(out["default"]), np.array(out["mirrored"])
@@ -261,17 +280,17 @@ def test_mirrored_strategy_matches_single_device(tmp_path, model):
 
 
 @pytest.mark.parametrize("model", ["baseline", "repgan"])
-def test_speed_switches_keep_the_numerics(tmp_path, small_frames, model):
+def test_speed_switches_keep_the_numerics(tmp_path, frames_sh, frames_gt, model):
     """Several steps per call and XLA change speed, not results (within tolerance)."""
     tf.config.experimental.enable_op_determinism()
-    frames = small_frames if model == "baseline" else small_frames.with_3d_joints_of("h36m16")
+    dataset = "human36m/gt" if model == "repgan" else "human36m/sh"
+    frames = frames_gt if model == "repgan" else frames_sh
     results = {}
     for name, kw in {"plain": dict(steps_per_call=1), "multi": dict(steps_per_call=7),
                      "xla": dict(steps_per_call=7, jit_compile=True)}.items():
-        cfg = training.TrainConfig(model=model, dataset="human36m/sh", epochs=1, width=32,
-                                   val_stride=0, seed=5, dropout=0.0, checkpoint_every=21, **kw)
-        training.fit(cfg, str(tmp_path / name), train_frames=frames, val_frames=None,
-                     max_steps=21)
+        cfg = _config(model=model, dataset=dataset, seed=5, dropout=0.0, checkpoint_every=21,
+                      **kw)
+        _fit(cfg, tmp_path / name, frames, max_steps=21)
         results[name] = training.predict(training.restore_task(str(tmp_path / name)),
                                          frames.pose_2d[:64])
     scale = np.abs(results["plain"]).mean()
@@ -284,39 +303,33 @@ def test_speed_switches_keep_the_numerics(tmp_path, small_frames, model):
 
 
 @pytest.mark.parametrize("model", ["baseline", "asn", "repgan"])
-def test_bfloat16_mixed_precision_trains_close_to_float32(tmp_path, small_frames, model):
+def test_bfloat16_mixed_precision_trains_close_to_float32(tmp_path, frames_sh, frames_gt, model):
     """--mixed_precision=bfloat16: trunks compute in bfloat16, variables, heads and
     losses stay float32; after 21 steps the weights match a float32 run to
     bfloat16 rounding, and the model directory restores in float32."""
-    frames = small_frames if model != "repgan" else small_frames.with_3d_joints_of("h36m16")
+    dataset = "human36m/gt" if model == "repgan" else "human36m/sh"
+    frames = frames_gt if model == "repgan" else frames_sh
     results = {}
     for mode in ("none", "bfloat16"):
-        cfg = training.TrainConfig(model=model, dataset="human36m/sh", epochs=1, width=32,
-                                   val_stride=0, seed=5, dropout=0.0, checkpoint_every=21,
-                                   steps_per_call=7, mixed_precision=mode)
-        training.fit(cfg, str(tmp_path / mode), train_frames=frames, val_frames=None,
-                     max_steps=21)
+        cfg = _config(model=model, dataset=dataset, seed=5, dropout=0.0, checkpoint_every=21,
+                      steps_per_call=7, mixed_precision=mode)
+        _fit(cfg, tmp_path / mode, frames, max_steps=21)
         results[mode] = training.predict(training.restore_task(str(tmp_path / mode)),
                                          frames.pose_2d[:64])
-    mixed = training.restore_task(str(tmp_path / "bfloat16"), mixed_precision="bfloat16")
-    trunk = mixed.model.generator if model == "repgan" else mixed.model
+
+    def trunk_and_head(task):
+        m = task.model.generator if model == "repgan" else task.model
+        return m.trunk, (m.basic_output if model == "asn" else m.output_dense)
+
+    trunk, head = trunk_and_head(
+        training.restore_task(str(tmp_path / "bfloat16"), mixed_precision="bfloat16"))
     assert trunk.input_block.dense.compute_dtype == "bfloat16"
-    assert trunk.output_dense.compute_dtype == "float32" if model != "asn" else \
-        trunk.basic_output.compute_dtype == "float32"
-    assert all(v.dtype == "float32" for v in mixed.model.variables if v.dtype != "int64"
-               and "seed" not in v.path)
+    assert head.compute_dtype == "float32"
     restored = training.restore_task(str(tmp_path / "bfloat16"))
-    assert restored.model.input_block.dense.compute_dtype == "float32" if model != "repgan" \
-        else restored.model.generator.input_block.dense.compute_dtype == "float32"
+    assert all(v.dtype == "float32" for v in restored.model.variables if v.dtype != "int64"
+               and "seed" not in v.path)
+    assert trunk_and_head(restored)[0].input_block.dense.compute_dtype == "float32"
     scale = np.abs(results["none"]).mean()
     diff = np.abs(results["bfloat16"] - results["none"]).mean()
     assert diff > 0  # bfloat16 really ran
     assert diff < 0.05 * scale, (diff, scale)
-
-
-def test_angle_weight_defaults_follow_the_skeleton():
-    gt = training.TrainConfig(model="repgan", dataset="human36m/gt")
-    sh = training.TrainConfig(model="repgan", dataset="human36m/sh")
-    assert gt.angle_weight == 1.0 and sh.angle_weight == 0.0
-    assert training.TrainConfig(model="repgan", dataset="human36m/sh",
-                                lambda_angle=0.5).angle_weight == 0.5

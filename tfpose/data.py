@@ -17,20 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpose import skeleton as skeleton_lib
-
-# Dataset name -> (2D skeleton, 3D skeleton, training split, evaluation split).
-DATASETS: Dict[str, Tuple[str, str, str, str]] = {
-    "human36m/gt": ("h36m17", "h36m17", "train", "test"),
-    "human36m/sh": ("h36m16", "h36m17", "train", "test"),
-    "humaneva/gt": ("humaneva15", "humaneva15", "train", "validation"),
-}
-
-
-def check_dataset(name: str) -> Tuple[str, str, str, str]:
-    try:
-        return DATASETS[name]
-    except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}") from None
+from tfpose.config import DATASETS, check_dataset  # noqa: F401 (re-exported)
 
 
 @dataclasses.dataclass
@@ -45,6 +32,7 @@ class Frames:
     sequence: np.ndarray  # (N,) int32, index of the source example
     skeleton_2d: str
     skeleton_3d: str
+    principal_x: Optional[np.ndarray] = None  # (N,) float32 cx of the camera, pixels (flips)
 
     def __len__(self) -> int:
         return len(self.pose_2d)
@@ -55,6 +43,20 @@ class Frames:
             return self
         idx = _joint_indices(self.skeleton_3d, skeleton_name)
         return dataclasses.replace(self, pose_3d=self.pose_3d[:, idx], skeleton_3d=skeleton_name)
+
+    def select(self, mask: np.ndarray) -> "Frames":
+        """The rows where ``mask`` is true."""
+        arrays = {f.name: getattr(self, f.name)[mask] for f in dataclasses.fields(self)
+                  if isinstance(getattr(self, f.name), np.ndarray)}
+        return dataclasses.replace(self, **arrays)
+
+    def with_subjects(self, subjects: Sequence[str], keep: bool = True) -> "Frames":
+        """Only (``keep``) or all but (``keep=False``) the frames of ``subjects``."""
+        inside = np.isin(self.subject, list(subjects))
+        if keep and not inside.any():
+            raise ValueError(f"no frames of subjects {', '.join(subjects)}; the split has "
+                             f"{', '.join(sorted(set(self.subject.tolist())))}")
+        return self.select(inside if keep else ~inside)
 
     def with_2d_joints_of(self, skeleton_name: str) -> "Frames":
         """Keep the 2D joints named in another skeleton, in its order: ground-truth 2D
@@ -93,7 +95,8 @@ def load_frames(name: str, split: str, *, manual_dir: Optional[str] = None,
         raise ValueError(f"{name} has no split {split!r}"
                          + (f" for subjects {list(subjects)}" if subjects else "")
                          + f"; it has {', '.join(builder.info.splits)}")
-    cols = {k: [] for k in ("pose_2d", "pose_3d", "subject", "action", "camera_id", "sequence")}
+    cols = {k: [] for k in ("pose_2d", "pose_3d", "subject", "action", "camera_id", "sequence",
+                            "principal_x")}
     for i, ex in enumerate(tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False))):
         if subjects and ex["subject"].decode() not in subjects:
             continue
@@ -104,6 +107,7 @@ def load_frames(name: str, split: str, *, manual_dir: Optional[str] = None,
         for key in ("subject", "action", "camera_id"):
             cols[key].append(np.full(n, ex[key].decode(), dtype=object))
         cols["sequence"].append(np.full(n, i, np.int32))
+        cols["principal_x"].append(np.full(n, ex["camera_intrinsics"][2], np.float32))
     if not cols["pose_2d"]:
         raise ValueError(f"{name} split {split!r} has no sequences"
                          + (f" for subjects {list(subjects)}" if subjects else ""))
@@ -132,8 +136,10 @@ def training_dataset(
 
     ``columns`` are gathered by the epoch's shuffled order; ``independent``
     columns (RepGAN's real samples) by a second order, so they are unpaired
-    with the generator's inputs. ``transform`` maps the gathered raw batch to
-    model tensors (normalisation, noise). Batches are per replica; consecutive
+    with the generator's inputs. ``transform(*raw, seed=...)`` maps the
+    gathered raw batch to model tensors (normalisation, noise, flips); its
+    ``seed`` is a stateless [2] seed fixed by (seed, epoch, the batch's first
+    row), so random augmentation is the same after a resume. Batches are per replica; consecutive
     replica batches form one global batch, so a run on R replicas sees the
     same global batches as a run on one device. ``skip_steps`` global steps
     are dropped from the start (resuming inside an epoch).
@@ -162,11 +168,13 @@ def training_dataset(
     cols = [tf.constant(c) for c in columns]
     ind = [tf.constant(c) for c in independent]
 
+    epoch_seed = tf.constant(seed * 100_003 + epoch, tf.int64)
+
     def gather(idx, idx_ind=None):
         raw = [tf.gather(c, idx) for c in cols]
         if ind:
             raw += [tf.gather(c, idx_ind) for c in ind]
-        return transform(*raw)
+        return transform(*raw, seed=tf.stack([epoch_seed, idx[0]]))
 
     ds = tf.data.Dataset.from_tensor_slices(tuple(streams) if ind else streams[0])
     ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -177,10 +185,12 @@ def steps_per_epoch(num_frames: int, global_batch_size: int) -> int:
     return num_frames // global_batch_size
 
 
-def synthetic_frames(num_frames: int = 512, dataset: str = "human36m/sh", seed: int = 0) -> Frames:
+def synthetic_frames(num_frames: int = 512, dataset: str = "human36m/sh", seed: int = 0,
+                     subjects: Sequence[str] = ("S1",)) -> Frames:
     """Random camera-frame poses (about 5 m deep, +-0.3 m per joint) and their
-    pinhole projections, with ``dataset``'s skeletons: enough to train a model
-    without the real data (benchmarks, tests); the poses are not human."""
+    pinhole projections (principal point x = 500), with ``dataset``'s
+    skeletons: enough to train a model without the real data (benchmarks,
+    tests); the poses are not human. Frames go to ``subjects`` in turn."""
     skel_2d, skel_3d, _, _ = check_dataset(dataset)
     s2, s3 = skeleton_lib.get(skel_2d), skeleton_lib.get(skel_3d)
     rng = np.random.default_rng(seed)
@@ -191,7 +201,9 @@ def synthetic_frames(num_frames: int = 512, dataset: str = "human36m/sh", seed: 
     proj = 1150.0 * pose_3d[..., :2] / pose_3d[..., 2:] + np.array([500.0, 500.0])
     idx = [s3.index(j) for j in s2.joint_names]
     pose_2d = proj[:, idx].astype(np.float32)
-    return Frames(pose_2d=pose_2d, pose_3d=pose_3d, subject=np.full(n, "S1", dtype=object),
+    subject = np.asarray(list(subjects), dtype=object)[np.arange(n) % len(subjects)]
+    return Frames(pose_2d=pose_2d, pose_3d=pose_3d, subject=subject,
                   action=np.full(n, "Walking", dtype=object),
                   camera_id=np.full(n, "0", dtype=object), sequence=np.zeros(n, np.int32),
-                  skeleton_2d=skel_2d, skeleton_3d=skel_3d)
+                  skeleton_2d=skel_2d, skeleton_3d=skel_3d,
+                  principal_x=np.full(n, 500.0, np.float32))

@@ -8,18 +8,17 @@ frames; "Avg" is the mean over actions, as in the papers' tables.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from tfpose import atomic
 from tfpose import metrics
+from tfpose import provenance
 from tfpose import skeleton as skeleton_lib
-
-H36M_ACTIONS = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Photo", "Posing",
-                "Purchases", "Sitting", "SittingDown", "Smoking", "Waiting", "WalkDog",
-                "Walking", "WalkTogether")
+from tfpose.actions import H36M_ACTIONS
+from tfpose.models import registry
 # Column headers of the papers' tables.
 SHORT_NAMES = {"Directions": "Direct", "Discussion": "Discuss", "Eating": "Eating",
                "Greeting": "Greet", "Phoning": "Phone", "Photo": "Photo", "Posing": "Pose",
@@ -30,8 +29,7 @@ SHORT_NAMES = {"Directions": "Direct", "Discussion": "Discuss", "Eating": "Eatin
 
 def protocols_for(model_kind: str) -> Dict[str, str]:
     """Protocol label -> metric name."""
-    first = "n_mpjpe" if model_kind == "repgan" else "mpjpe"
-    return {"protocol1": first, "protocol2": "p_mpjpe"}
+    return {"protocol1": registry.get(model_kind).protocol1, "protocol2": "p_mpjpe"}
 
 
 def evaluate_predictions(pred: np.ndarray, target: np.ndarray, actions: Sequence[str],
@@ -54,19 +52,19 @@ def evaluate_predictions(pred: np.ndarray, target: np.ndarray, actions: Sequence
                 f"{s}/{a}": float(frame[(subjects == s) & (actions == a)].mean())
                 for s in np.unique(subjects) for a in np.unique(actions[subjects == s])},
         }
-    # Per-joint analysis on protocol #1 errors (RepGAN: scale aligned), in mm.
-    aligned = metrics.scale_align(pred, target) if model_kind == "repgan" else pred
-    errs = metrics.joint_errors(aligned, target) if model_kind == "repgan" else protocol1_errors
+    # Per-joint analysis on protocol #1 errors (no metric scale: root and scale aligned), in mm.
+    scale_aligned = registry.get(model_kind).scale_aligned
+    aligned = metrics.scale_align(metrics.root_align(pred, skeleton.root), target) \
+        if scale_aligned else pred
+    errs = metrics.joint_errors(aligned, target) if scale_aligned else protocol1_errors
     out["per_joint"] = {n: float(e) for n, e in zip(skeleton.joint_names, errs.mean(0))}
-    hard = list(skeleton.hard_joints)
-    other = [j for j in range(skeleton.num_joints) if j not in hard and j != skeleton.root]
-    out["hard_joints"] = float(errs[:, hard].mean())
-    out["other_joints"] = float(errs[:, other].mean())
+    hard, other = metrics.hard_and_other_joint_errors(errs, skeleton)
+    out["hard_joints"], out["other_joints"] = float(hard), float(other)
     out["bone_length_rmse"] = {k: float(v) for k, v in
                                metrics.bone_length_rmse(aligned, target, skeleton).items()}
     out["pck150"] = float(metrics.pck(errs, 150.0))
     out["auc"] = float(metrics.auc(errs))
-    if model_kind == "repgan":  # RepGAN Table 1 "-z" row: depth error only
+    if scale_aligned:  # RepGAN Table 1 "-z" row: depth error only
         z_err = np.abs(aligned[..., 2] - target[..., 2]).mean(-1)
         out["z_only"] = {k: float(v) for k, v in metrics.per_action(z_err, actions).items()}
     return out
@@ -93,15 +91,28 @@ def humaneva_table(per_subject_action: Dict[str, float]) -> Dict[str, float]:
             if f"{s}/{a}" in per_subject_action}
 
 
-def _git_commit() -> Optional[str]:
-    import subprocess
+def training_block(model_dir: str) -> Optional[Dict]:
+    """What the reported weights cost: wall seconds (summed over resumed segments, up to
+    the last checkpoint), steps, samples, hardware, recipe and how they were selected."""
+    from tfpose import training
 
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              cwd=os.path.dirname(os.path.abspath(__file__)),
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
+    history = training.read_history(model_dir)
+    if not history:
         return None
+    run = training.read_run(model_dir)
+    last_epoch = max(history, key=int)
+    last = history[last_epoch]
+    config = run["train_config"]
+    val = config["data"].get("val_subjects")
+    return {
+        "wall_seconds": last.get("wall_seconds"), "steps": last.get("steps"),
+        "samples": last.get("samples"), "epochs": int(last_epoch),
+        "hardware": run.get("hardware"), "recipe": run.get("recipe", "flags"),
+        "selection": ("last epoch; per-epoch validation on held-out training subjects "
+                      f"{', '.join(val)}" if val else
+                      "last epoch; no choice made on the test split (its per-epoch curve is "
+                      "logged only)"),
+    }
 
 
 def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
@@ -109,38 +120,41 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
         manual_dir: Optional[str] = None, subjects: Optional[Sequence[str]] = None,
         frame_stride: int = 1, noise_std: float = 0.0, noise_seed: int = 0,
         batch_size: int = 4096, output: Optional[str] = None, command_line: str = "",
-        figures: Optional[str] = None, num_examples: int = 4, backend: str = "saved_model"):
+        figures: Optional[str] = None, num_examples: int = 4, backend: str = "saved_model",
+        test_flip: bool = False):
     """Evaluate a model directory or an exported model; returns (results, printable text).
 
     ``backend`` picks the runtime of an export: the SavedModel or one of its
-    TFLite files (``tfpose.export.BACKENDS``), so quantised files are
-    measured on the same frames as the float model."""
+    TFLite files (``tfpose.serving.BACKENDS``), so quantised files are
+    measured on the same frames as the float model. ``test_flip`` averages
+    each prediction with the mirrored input's (model directories only)."""
     import tensorflow as tf
 
     from tfpose import data as data_lib
     from tfpose import training
 
     if saved_model:
-        from tfpose import export
+        from tfpose import serving
 
-        predictor = export.load_predictor(saved_model, backend)
-        meta = predictor.metadata
+        if test_flip:
+            raise ValueError("--test_flip needs a --model_dir (an export lifts single poses)")
+        lifter = serving.load(saved_model, backend)
+        meta = lifter.metadata
         kind, trained_on = meta["model_kind"], meta["dataset"]
-        skel_3d, skel_2d = (next(s for s in skeleton_lib.SKELETONS.values()
-                                 if list(s.joint_names) == list(meta[key]))
+        skel_3d, skel_2d = (skeleton_lib.by_joint_names(meta[key])
                             for key in ("joint_names_3d", "joint_names_2d"))
-        predict_fn = predictor.predict
+        predict_fn = lambda p2, cx: lifter.lift(p2, batch_size)  # noqa: E731
         train_config = meta.get("train_config")
         train_command_line = None
         source = saved_model
     else:
         task = training.restore_task(model_dir)
-        kind, trained_on = task.config.model, task.config.dataset
+        kind, trained_on = task.config.model.kind, task.config.data.dataset
         skel_3d, skel_2d = task.skeleton_3d, task.skeleton_2d
-        predict_fn = lambda p2: training.predict(task, p2, batch_size)  # noqa: E731
+        predict_fn = lambda p2, cx: training.predict(  # noqa: E731
+            task, p2, batch_size, flip=test_flip, principal_x=cx)
         train_config = task.config.to_dict()
-        with open(os.path.join(model_dir, training.CONFIG_FILE)) as f:
-            train_command_line = json.load(f).get("command_line")
+        train_command_line = training.read_run(model_dir).get("command_line")
         source = model_dir
     dataset = dataset or trained_on
     data_skel_2d, _, _, eval_split = data_lib.check_dataset(dataset)
@@ -157,21 +171,24 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
     if noise_std > 0:
         rng = np.random.default_rng(noise_seed)
         pose_2d = pose_2d + rng.normal(0.0, noise_std, pose_2d.shape).astype(np.float32)
-    pred = np.asarray(predict_fn(pose_2d), np.float64)
+    pred = np.asarray(predict_fn(pose_2d, frames.principal_x), np.float64)
     target = frames.pose_3d.astype(np.float64)
     target = target - target[:, skel_3d.root:skel_3d.root + 1]
     results = evaluate_predictions(pred, target, frames.action, frames.subject, kind, skel_3d)
+    scale_aligned = registry.get(kind).scale_aligned
     results.update({
         "model": kind, "dataset": dataset, "trained_on": trained_on, "split": eval_split,
         "source": os.path.abspath(source), "backend": backend if saved_model else "keras",
-        "noise_std": noise_std, "frame_stride": frame_stride,
-        "subjects": sorted(set(frames.subject.tolist())), "git_commit": _git_commit(),
+        "noise_std": noise_std, "frame_stride": frame_stride, "test_flip": test_flip,
+        "subjects": sorted(set(frames.subject.tolist())), "git_commit": provenance.git_commit(),
         "command_line": command_line, "train_config": train_config,
         "train_command_line": train_command_line,
-        "units": "mm (RepGAN: scale-aligned per pose)" if kind == "repgan" else "mm",
+        "training": None if saved_model else training_block(model_dir),
+        "units": "mm (scale-aligned per pose)" if scale_aligned else "mm",
     })
     lines = [f"{kind} on {dataset} ({eval_split}, {len(frames)} frames"
-             + (f", noise {noise_std}px" if noise_std else "") + ")"]
+             + (f", noise {noise_std}px" if noise_std else "")
+             + (", test-time flip" if test_flip else "") + ")"]
     for label, block in results["protocols"].items():
         lines.append(format_table(block["per_action"], f"{label} {block['metric']}"))
     if dataset.startswith("humaneva"):
@@ -189,8 +206,7 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
     output = output or (os.path.join(model_dir, "results.json") if model_dir else
                         os.path.join(saved_model, "results.json"))
     tf.io.gfile.makedirs(os.path.dirname(os.path.abspath(output)))
-    with tf.io.gfile.GFile(output, "w") as f:
-        json.dump(results, f, indent=1)
+    atomic.write_json(output, results)
     lines.append(f"wrote {output}")
     return results, "\n".join(lines)
 
@@ -208,7 +224,8 @@ def save_figures(folder: str, frames, pose_2d: np.ndarray, pred: np.ndarray, tar
                                          "per-joint error (protocol #1, mm)")
     # Evenly spread examples over different actions.
     picks = np.linspace(0, len(pred) - 1, num_examples).astype(int)
-    shown = metrics.scale_align(pred[picks], target[picks]) if kind == "repgan" else pred[picks]
+    shown = (metrics.scale_align(pred[picks], target[picks])
+             if registry.get(kind).scale_aligned else pred[picks])
     titles = [f"{frames.subject[i]} {frames.action[i]} cam {frames.camera_id[i]}" for i in picks]
     trip = visualize.save_triplets(os.path.join(folder, "examples.png"), pose_2d[picks],
                                    target[picks], shown, skeleton_lib.get(frames.skeleton_2d),

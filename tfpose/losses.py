@@ -45,6 +45,25 @@ def asn_loss(target, parts: Dict[str, Optional[tf.Tensor]], hard_mask,
     return {"total": l1 + l2, "l1": l1, "l2": l2}
 
 
+def lifting_mse(model, x, y, joint_mask, hard_mask) -> Dict[str, tf.Tensor]:
+    """Martinez's loss: MSE of the normalised 3D pose over the joints of ``joint_mask``."""
+    del hard_mask
+    pred = model(x, training=True)
+    per_joint = tf.reduce_mean(tf.square(tf.cast(pred, tf.float32) - y), axis=-1)
+    loss = tf.reduce_sum(per_joint * joint_mask, -1) / tf.reduce_sum(joint_mask)
+    return {"loss": tf.reduce_mean(loss)}
+
+
+def asn_training_loss(model, x, y, joint_mask, hard_mask) -> Dict[str, tf.Tensor]:
+    """ASN's L1 + L2 on the basic and refined outputs (:func:`asn_loss`)."""
+    out = asn_loss(y, model.call_parts(x, training=True), hard_mask, joint_mask=joint_mask)
+    return {"loss": out["total"], "l1": out["l1"], "l2": out["l2"]}
+
+
+# Supervised losses by name (a model spec's ``supervised_loss``).
+SUPERVISED_LOSSES = {"mse": lifting_mse, "asn": asn_training_loss}
+
+
 def wasserstein_critic_loss(p_real, p_fake) -> tf.Tensor:
     """RepGAN eq. 9: ``mean(p_fake) - mean(p_real)`` (the critic minimises it)."""
     return tf.reduce_mean(p_fake) - tf.reduce_mean(p_real)
@@ -138,6 +157,6 @@ def angle_loss(pose_3d, skeleton: Union[str, skeleton_lib.Skeleton]) -> tf.Tenso
 
 
 __all__: Sequence[str] = (
-    "asn_loss", "wasserstein_critic_loss", "wasserstein_generator_loss",
+    "asn_loss", "lifting_mse", "asn_training_loss", "SUPERVISED_LOSSES", "wasserstein_critic_loss", "wasserstein_generator_loss",
     "gradient_penalty", "clip_weights", "angle_loss",
 )

@@ -71,7 +71,7 @@ class Normalizer:
                 root=d["root"])
         if kind == RootScaleNormalizer.kind:
             return RootScaleNormalizer(root=d["root"])
-        raise ValueError(f"unknown normalizer kind {kind!r}")
+        raise ValueError(f"unknown normalizer kind {kind!r}; expected zscore or root_scale")
 
     @staticmethod
     def load(path: str) -> "Normalizer":
@@ -155,13 +155,16 @@ class RootScaleNormalizer(Normalizer):
         return tf.cast(pose_3d, tf.float32)
 
 
-def for_model(kind: str, pose_2d: Optional[np.ndarray] = None, pose_3d: Optional[np.ndarray] = None,
-              root: int = 0) -> Normalizer:
-    """The normaliser a model kind is trained with, fitted where it needs data."""
-    if kind == "repgan":
-        return RootScaleNormalizer(root=root)
-    if kind in ("baseline", "asn"):
+NORMALIZERS = {ZScoreNormalizer.kind: ZScoreNormalizer, RootScaleNormalizer.kind: RootScaleNormalizer}
+
+
+def create(kind: str, pose_2d: Optional[np.ndarray] = None, pose_3d: Optional[np.ndarray] = None,
+           root: int = 0) -> Normalizer:
+    """A normaliser of ``kind`` (a model spec's ``normalizer``), fitted where it needs data."""
+    if kind == ZScoreNormalizer.kind:
         if pose_2d is None or pose_3d is None:
-            raise ValueError(f"{kind} needs training poses to fit its z-score statistics")
+            raise ValueError("the z-score normaliser needs training poses to fit its statistics")
         return ZScoreNormalizer.fit(pose_2d, pose_3d, root=root)
-    raise ValueError(f"unknown model kind {kind!r}; expected baseline, asn or repgan")
+    if kind == RootScaleNormalizer.kind:
+        return RootScaleNormalizer(root=root)
+    raise ValueError(f"unknown normalizer {kind!r}; expected one of {', '.join(NORMALIZERS)}")

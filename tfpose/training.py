@@ -2,131 +2,57 @@
 
 One code path serves one CPU, one GPU, several GPUs (``MirroredStrategy``)
 and several machines (``MultiWorkerMirroredStrategy``): a *task* (supervised
-lifting for the baseline and ASN, adversarial training for RepGAN) owns the
-model, its optimisers and its per-replica step; :func:`fit` owns the loop,
-checkpoints, summaries and the resume logic.
+lifting for the baseline and ASN, adversarial training for RepGAN; the model
+registry says which) owns the model, its optimisers, weight average and
+per-replica step; :func:`fit` owns the loop, checkpoints, summaries and the
+resume logic.
 
-A model directory holds ``config.json`` (what was trained, how), the
-normalisation statistics, ``ckpt/`` (model, optimisers, epoch and step) and
+A model directory holds ``config.json`` (what was trained, how, on which
+hardware), the normalisation statistics, ``ckpt/`` (model, optimisers, weight
+average, epoch, step, wall time), ``history.json`` (one entry per epoch) and
 ``logs/`` (TensorBoard). Running again with the same directory resumes from
-the last checkpoint at the exact batch it stopped at.
+the last checkpoint at the exact batch it stopped at; a resume that would
+change what the weights are trained to is refused.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 import keras
 from absl import logging
 
+from tfpose import atomic
+from tfpose import augmentation
+from tfpose import config as config_lib
 from tfpose import data as data_lib
+from tfpose import ema as ema_lib
+from tfpose import hardware
 from tfpose import losses as losses_lib
 from tfpose import metrics as metrics_lib
-from tfpose import models as models_lib
 from tfpose import normalization
 from tfpose import optimizers
 from tfpose import precision
+from tfpose import schedules
 from tfpose import skeleton as skeleton_lib
+from tfpose.config import ExperimentConfig
+from tfpose.models import registry
+from tfpose.models.repgan import pose_from_depth
 
-MODEL_KINDS = ("baseline", "asn", "repgan")
 CONFIG_FILE = "config.json"
 NORMALIZATION_FILE = "normalization.json"
+HISTORY_FILE = "history.json"
 
 
 class TrainingError(RuntimeError):
-    """Training cannot go on (bad model_dir, non-finite loss, ...)."""
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Everything that defines a run; stored in ``model_dir/config.json``."""
-
-    model: str = "baseline"
-    dataset: str = "human36m/sh"
-    epochs: int = 200
-    batch_size: int = 64
-    learning_rate: Optional[float] = None  # None: the paper's default for the model
-    lr_decay_rate: float = 0.96
-    lr_decay_steps: int = 100_000
-    frame_stride: int = 1
-    seed: int = 0
-    subjects: Optional[List[str]] = None  # restrict training subjects (tests, quick runs)
-    checkpoint_every: int = 1000
-    steps_per_call: int = 10  # steps per tf.function call (see README, Performance)
-    jit_compile: bool = False
-    mixed_precision: str = "none"  # none | bfloat16 (see tfpose.precision)
-    fused_adam: bool = True  # one fused kernel per weight update (see tfpose.optimizers)
-    fast_dropout: bool = True  # dropout masks from 8 random bits per unit (layers.FastDropout)
-    val_stride: int = 10  # per-epoch validation on every n-th test frame
-    noise_std: float = 0.0  # Gaussian pixel noise added to 2D training inputs
-    # model switches
-    width: int = 1024
-    dropout: float = 0.5
-    max_norm: bool = True
-    asn_variant: str = "basic+ref+AM+REM"
-    kcs: str = "wkcs"
-    synchronous: bool = True
-    lipschitz: str = "gp"  # gp | clip
-    gp_weight: float = 10.0
-    clip_value: float = 0.01
-    lambda_angle: Optional[float] = None  # None: 1 (paper) where the skeleton has a nose, else 0
-
-    def __post_init__(self):
-        if self.model not in MODEL_KINDS:
-            raise ValueError(f"unknown model {self.model!r}; expected one of {', '.join(MODEL_KINDS)}")
-        data_lib.check_dataset(self.dataset)
-        precision.check_mode(self.mixed_precision)
-        if self.lipschitz not in ("gp", "clip"):
-            raise ValueError(f"lipschitz must be 'gp' or 'clip', got {self.lipschitz!r}")
-        for name in ("epochs", "batch_size", "frame_stride", "checkpoint_every", "steps_per_call"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-
-    @property
-    def angle_weight(self) -> float:
-        """L_angle's weight. The paper's lambda = 1 needs a nose joint: on skeletons
-        without one (h36m16, humaneva15) the Head stand-in contradicts the
-        ground truth on many frames (see ``losses.angle_loss``), so the default
-        there is 0; an explicit --lambda_angle always wins."""
-        if self.lambda_angle is not None:
-            return self.lambda_angle
-        has_nose = "Neck/Nose" in skeleton_lib.get(self.skeletons()[0]).joint_names
-        return 1.0 if has_nose else 0.0
-
-    @property
-    def lr(self) -> float:
-        if self.learning_rate is not None:
-            return self.learning_rate
-        return 8e-5 if self.model == "repgan" else 1e-3
-
-    def skeletons(self):
-        """(2D input skeleton, 3D output skeleton) for this model on this dataset."""
-        skel_2d, skel_3d, _, _ = data_lib.check_dataset(self.dataset)
-        if self.model == "repgan":  # lifts the given joints: same set in 2D and 3D
-            skel_3d = skel_2d
-        return skel_2d, skel_3d
-
-    def model_kwargs(self) -> Dict:
-        skel_2d, skel_3d = self.skeletons()
-        if self.model == "repgan":
-            return dict(skeleton=skel_2d, width=self.width, dropout=self.dropout, kcs=self.kcs,
-                        fast_dropout=self.fast_dropout)
-        kw = dict(skeleton_in=skel_2d, skeleton_out=skel_3d, width=self.width,
-                  dropout=self.dropout, max_norm=self.max_norm, fast_dropout=self.fast_dropout)
-        if self.model == "asn":
-            kw["variant"] = self.asn_variant
-        return kw
-
-    def to_dict(self) -> Dict:
-        return dataclasses.asdict(self)
+    """Training cannot go on (bad model_dir, non-finite loss, refused resume, ...)."""
 
 
 def make_strategy(name: str = "default") -> tf.distribute.Strategy:
@@ -139,60 +65,111 @@ def make_strategy(name: str = "default") -> tf.distribute.Strategy:
     raise ValueError(f"unknown strategy {name!r}; expected default, mirrored or multi_worker")
 
 
+def peak_learning_rate(config: ExperimentConfig) -> float:
+    """The configured rate, else the paper's for the model."""
+    if config.optimizer.learning_rate is not None:
+        return config.optimizer.learning_rate
+    return registry.get(config.model.kind).learning_rate
+
+
 # --------------------------------------------------------------------------
 # Tasks
 
 
 class Task:
-    """A model with its optimisers, data transform and per-replica step."""
+    """A model with its optimisers, data transform, weight average and per-replica step.
 
-    def __init__(self, config: TrainConfig, normalizer: normalization.Normalizer, strategy,
-                 mixed_precision: Optional[str] = None):
+    ``schedule`` is ``{"total_steps", "start_step"}`` of the learning-rate
+    schedule, in task steps (``fit`` stores it with the run)."""
+
+    # Rows of the data pipeline per training step, as a multiple of the batch size.
+    batch_multiple = 1
+
+    def __init__(self, config: ExperimentConfig, normalizer: normalization.Normalizer, strategy,
+                 mixed_precision: Optional[str] = None, schedule: Optional[Dict] = None):
         self.config = config
-        # Training runs in config.mixed_precision; inference may ask for float32.
-        self.mixed_precision = (config.mixed_precision if mixed_precision is None
+        self.spec = registry.get(config.model.kind)
+        # Training runs in the config's precision; inference may ask for float32.
+        self.mixed_precision = (config.trainer.mixed_precision if mixed_precision is None
                                 else precision.check_mode(mixed_precision))
         self.normalizer = normalizer
         self.strategy = strategy
-        self.skeleton_2d, self.skeleton_3d = (skeleton_lib.get(s) for s in config.skeletons())
+        self.schedule = dict(schedule or {"total_steps": 1, "start_step": 0})
+        names = self.spec.skeletons(config.data.dataset)
+        self.skeleton_2d, self.skeleton_3d = (skeleton_lib.get(s) for s in names)
+        self.mirror_2d = augmentation.mirror_permutation(self.skeleton_2d.name)
+        self.mirror_3d = augmentation.mirror_permutation(self.skeleton_3d.name)
+        self.ema: Optional[ema_lib.WeightAverage] = None
+
+    def _learning_rate(self, steps_per_task_step: int = 1) -> schedules.LearningRate:
+        o = self.config.optimizer
+        k = steps_per_task_step
+        return schedules.LearningRate(
+            peak_learning_rate(self.config), o.lr_schedule,
+            total_steps=max(self.schedule["total_steps"] * k, o.warmup_steps + 1),
+            warmup_steps=o.warmup_steps, decay_rate=o.lr_decay_rate,
+            decay_steps=o.lr_decay_steps, start_step=self.schedule["start_step"] * k)
+
+    def _make_weight_average(self, variables) -> None:
+        if self.config.optimizer.ema_decay > 0:
+            with self.strategy.scope():
+                self.ema = ema_lib.WeightAverage(variables, self.config.optimizer.ema_decay)
 
     # data -----------------------------------------------------------------
-    def columns(self, frames: data_lib.Frames):
-        return [frames.pose_2d, frames.pose_3d], []
+    def columns(self, frames: data_lib.Frames) -> Tuple[List[np.ndarray], List[np.ndarray]]:
+        """(columns gathered in the epoch's order, columns gathered independently)."""
+        if self.config.data.flip and frames.principal_x is None:
+            raise TrainingError("flip augmentation needs each frame's principal point "
+                                "(Frames.principal_x); these frames have none")
+        cx = frames.principal_x if frames.principal_x is not None else \
+            np.zeros(len(frames), np.float32)
+        return [frames.pose_2d, frames.pose_3d, cx], []
 
-    def transform(self, pose_2d, pose_3d, *rest):
-        if self.config.noise_std > 0:
-            pose_2d = pose_2d + tf.random.normal(tf.shape(pose_2d), stddev=self.config.noise_std)
+    def _noisy(self, pose_2d, seed):
+        if self.config.data.noise_std > 0:
+            pose_2d = pose_2d + self.config.data.noise_std * tf.random.stateless_normal(
+                tf.shape(pose_2d), seed=seed)
+        return pose_2d
+
+    def transform(self, pose_2d, pose_3d, principal_x, seed):
+        pose_2d = self._noisy(pose_2d, seed)
+        if self.config.data.flip:
+            pose_2d, pose_3d = augmentation.random_flip(pose_2d, pose_3d, principal_x,
+                                                        self.mirror_2d, self.mirror_3d, seed + 1)
         return self.normalizer.normalize_2d(pose_2d), self.normalizer.normalize_3d(pose_3d)
 
     # inference ------------------------------------------------------------
     def predict_normalized(self, x):
         return self.model(x, training=False)
 
+    @property
+    def step_counter(self) -> tf.Variable:
+        return self.optimizer.iterations
+
     def checkpoint_objects(self) -> Dict:
         # Keras 3 layers kept in Python lists are invisible to tf.train.Checkpoint's
         # object graph, so the model's variables (weights, BN statistics, dropout
         # seed states) are saved as one ordered list; the order is fixed by the
         # architecture, unlike the auto-generated variable names.
-        return {"model_variables": list(self.model.variables)}
-
-
-def _exponential_decay(config: TrainConfig):
-    return keras.optimizers.schedules.ExponentialDecay(
-        config.lr, decay_steps=config.lr_decay_steps, decay_rate=config.lr_decay_rate)
+        objects = {"model_variables": list(self.model.variables)}
+        if self.ema is not None:
+            objects.update(self.ema.checkpoint_objects())
+        return objects
 
 
 class SupervisedTask(Task):
-    """Baseline and ASN: 2D -> 3D regression with MSE (ASN: L1 + L2)."""
+    """Baseline and ASN: 2D -> 3D regression (the spec names the loss)."""
 
-    def __init__(self, config, normalizer, strategy, mixed_precision=None):
-        super().__init__(config, normalizer, strategy, mixed_precision)
+    def __init__(self, config, normalizer, strategy, mixed_precision=None, schedule=None):
+        super().__init__(config, normalizer, strategy, mixed_precision, schedule)
+        self.loss_fn = losses_lib.SUPERVISED_LOSSES[self.spec.supervised_loss]
         with strategy.scope(), precision.dtype_policy(self.mixed_precision):
-            self.model = models_lib.build(config.model, **config.model_kwargs())
+            self.model = self.spec.build(config.model, config.data.dataset)
             self.model.build((None, self.skeleton_2d.num_joints, 2))
-            self.schedule = _exponential_decay(config)
-            self.optimizer = optimizers.adam(self.schedule, fused=config.fused_adam)
+            self.lr_schedule = self._learning_rate()
+            self.optimizer = optimizers.adam(self.lr_schedule, fused=config.optimizer.fused_adam)
             self.optimizer.build(self.model.trainable_variables)
+        self._make_weight_average(self.model.variables)
         joint_mask = np.ones(self.skeleton_3d.num_joints, np.float32)
         joint_mask[self.skeleton_3d.root] = 0.0  # its normalised target is constant
         self.joint_mask = tf.constant(joint_mask)
@@ -201,15 +178,7 @@ class SupervisedTask(Task):
     def train_step(self, x, y):
         replicas = self.strategy.num_replicas_in_sync
         with tf.GradientTape() as tape:
-            if self.config.model == "asn":
-                parts = self.model.call_parts(x, training=True)
-                out = losses_lib.asn_loss(y, parts, self.hard_mask, joint_mask=self.joint_mask)
-                logs = {"loss": out["total"], "l1": out["l1"], "l2": out["l2"]}
-            else:
-                pred = self.model(x, training=True)
-                per_joint = tf.reduce_mean(tf.square(pred - y), axis=-1)
-                loss = tf.reduce_sum(per_joint * self.joint_mask, -1) / tf.reduce_sum(self.joint_mask)
-                logs = {"loss": tf.reduce_mean(loss)}
+            logs = self.loss_fn(self.model, x, y, self.joint_mask, self.hard_mask)
             scaled = logs["loss"] / replicas
         grads = tape.gradient(scaled, self.model.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
@@ -219,173 +188,236 @@ class SupervisedTask(Task):
         return {**super().checkpoint_objects(), "optimizer": self.optimizer}
 
     def learning_rate(self):
-        return self.schedule(self.optimizer.iterations)
+        return self.lr_schedule(self.optimizer.iterations)
 
 
-class RepGANTask(Task):
-    """RepGAN: generator, reprojector and critic trained together (WGAN)."""
+class AdversarialTask(Task):
+    """RepGAN: generator, reprojector and critic trained together (WGAN).
 
-    def __init__(self, config, normalizer, strategy, mixed_precision=None):
-        super().__init__(config, normalizer, strategy, mixed_precision)
+    One step = ``critic_steps`` critic updates and one generator/reprojector
+    update: the step's rows are split into ``critic_steps`` chunks; all but
+    the last update the critic alone, the last updates all three networks
+    from one forward pass (with ``critic_steps=1``: the paper's synchronous
+    step)."""
+
+    def __init__(self, config, normalizer, strategy, mixed_precision=None, schedule=None):
+        super().__init__(config, normalizer, strategy, mixed_precision, schedule)
+        m = config.model
+        self.batch_multiple = m.critic_steps
+        self.angle_weight = m.lambda_angle if m.lambda_angle is not None else (
+            # The paper's lambda = 1 needs a nose joint: without one the Head stand-in
+            # contradicts the ground truth on many frames (see losses.angle_loss).
+            1.0 if "Neck/Nose" in self.skeleton_2d.joint_names else 0.0)
         with strategy.scope(), precision.dtype_policy(self.mixed_precision):
-            self.model = models_lib.build("repgan", **config.model_kwargs())
+            self.model = self.spec.build(config.model, config.data.dataset)
             j = self.skeleton_2d.num_joints
             self.model.build((None, j, 2))  # builds generator, reprojector and critic
+            self.lr_schedule = self._learning_rate()
 
-            def adam():
-                return optimizers.adam(config.lr, fused=config.fused_adam, beta_1=0.0,
+            def adam(schedule):
+                return optimizers.adam(schedule, fused=config.optimizer.fused_adam, beta_1=0.0,
                                        beta_2=0.9)
 
-            self.opt_gen, self.opt_rep, self.opt_dis = adam(), adam(), adam()
+            self.opt_gen, self.opt_rep = adam(self.lr_schedule), adam(self.lr_schedule)
+            self.opt_dis = adam(self._learning_rate(m.critic_steps))
             self.opt_gen.build(self.model.generator.trainable_variables)
             self.opt_rep.build(self.model.reprojector.trainable_variables)
             self.opt_dis.build(self.model.discriminator.trainable_variables)
             # Interpolation factors of the gradient penalty; its state is checkpointed.
-            self.gp_seed = keras.random.SeedGenerator(config.seed)
+            self.gp_seed = keras.random.SeedGenerator(config.trainer.seed)
+        self._make_weight_average(self.model.generator.variables)
         self.optimizer = self.opt_gen  # its iteration count is the step count
 
     def columns(self, frames):
         # Generator inputs, then the real (3D, 2D) pairs drawn in an independent order.
         return [frames.pose_2d], [frames.pose_3d, frames.pose_2d]
 
-    def transform(self, pose_2d, real_3d, real_2d):
-        if self.config.noise_std > 0:
-            pose_2d = pose_2d + tf.random.normal(tf.shape(pose_2d), stddev=self.config.noise_std)
+    def transform(self, pose_2d, real_3d, real_2d, seed):
         n = self.normalizer
-        return n.normalize_2d(pose_2d), n.normalize_3d(real_3d), n.normalize_2d(real_2d)
+        x2d, real_3d, real_2d = (n.normalize_2d(self._noisy(pose_2d, seed)),
+                                 n.normalize_3d(real_3d), n.normalize_2d(real_2d))
+        if self.config.data.flip:  # root-centred: mirror about x = 0
+            x2d, _ = augmentation.random_flip(x2d, x2d[..., :1, :1], 0.0, self.mirror_2d,
+                                              self.mirror_2d, seed + 1)
+            real_3d, real_2d = (
+                tf.where(flip[:, None, None], flipped, kept) for flip in
+                [tf.random.stateless_uniform(tf.shape(real_3d)[:1], seed=seed + 2) < 0.5]
+                for flipped, kept in ((augmentation.flip_3d(real_3d, self.mirror_2d), real_3d),
+                                      (augmentation.flip_2d(real_2d, 0.0, self.mirror_2d),
+                                       real_2d)))
+        return x2d, real_3d, real_2d
+
+    def predict_normalized(self, x):
+        return self.model(x, training=False)
+
+    def _fakes(self, x2d, training_reprojector: bool):
+        depth = self.model.generator(x2d, training=True)
+        fake_3d = pose_from_depth(x2d, depth, self.skeleton_2d.root)
+        return fake_3d, self.model.reprojector(fake_3d, training=training_reprojector)
+
+    def _critic_loss(self, real_3d, real_2d, fake_3d, fake_2d):
+        cfg, dis = self.config.model, self.model.discriminator
+        p_fake = dis([fake_3d, fake_2d], training=True)
+        p_real = dis([real_3d, real_2d], training=True)
+        l_dis = losses_lib.wasserstein_critic_loss(p_real, p_fake)
+        if cfg.lipschitz == "gp":
+            eps = keras.random.uniform([tf.shape(real_3d)[0]], seed=self.gp_seed)
+            gp = losses_lib.gradient_penalty(
+                lambda inputs: dis(inputs, training=True), [real_3d, real_2d],
+                [fake_3d, fake_2d], epsilon=eps)
+            return l_dis, gp, l_dis + cfg.gp_weight * gp, p_fake
+        return l_dis, tf.constant(0.0), l_dis, p_fake
+
+    def _apply(self, loss, net, opt):
+        grads = tape_grads = self._tape.gradient(loss, net.trainable_variables)
+        opt.apply_gradients(zip(tape_grads, net.trainable_variables))
+        return tf.linalg.global_norm(grads)
+
+    def _critic_only_update(self, x2d, real_3d, real_2d):
+        """One critic update against the current generator (critic_steps > 1)."""
+        replicas = self.strategy.num_replicas_in_sync
+        fake_3d, fake_2d = self._fakes(x2d, training_reprojector=False)
+        fake_3d, fake_2d = tf.stop_gradient(fake_3d), tf.stop_gradient(fake_2d)
+        dis = self.model.discriminator
+        with tf.GradientTape() as tape:
+            _, _, total, _ = self._critic_loss(real_3d, real_2d, fake_3d, fake_2d)
+            scaled = total / replicas
+        grads = tape.gradient(scaled, dis.trainable_variables)
+        self.opt_dis.apply_gradients(zip(grads, dis.trainable_variables))
+        if self.config.model.lipschitz == "clip":
+            losses_lib.clip_weights(dis, self.config.model.clip_value)
 
     def train_step(self, x2d, real_3d, real_2d):
-        cfg, m = self.config, self.model
+        cfg, m = self.config.model, self.model
+        k = cfg.critic_steps
+        if k > 1:
+            chunks = [tf.split(t, k) for t in (x2d, real_3d, real_2d)]
+            for i in range(k - 1):
+                self._critic_only_update(chunks[0][i], chunks[1][i], chunks[2][i])
+            x2d, real_3d, real_2d = chunks[0][-1], chunks[1][-1], chunks[2][-1]
         replicas = self.strategy.num_replicas_in_sync
         gen, rep, dis = m.generator, m.reprojector, m.discriminator
         with tf.GradientTape(persistent=True) as tape:
-            depth = gen(x2d, training=True)
-            fake_3d = tf.concat([x2d, depth[..., None]], axis=-1)
+            fake_3d, fake_2d = self._fakes(x2d, training_reprojector=cfg.synchronous)
             if cfg.synchronous:
-                fake_2d = rep(fake_3d, training=True)
                 l_rep = None
             else:  # separate: the reprojector learns 3D -> 2D from real pairs only
-                fake_2d = rep(fake_3d, training=False)
                 l_rep = tf.reduce_mean(tf.square(rep(real_3d, training=True) - real_2d))
-            p_fake = dis([fake_3d, fake_2d], training=True)
-            p_real = dis([real_3d, real_2d], training=True)
-            l_dis = losses_lib.wasserstein_critic_loss(p_real, p_fake)
-            if cfg.lipschitz == "gp":
-                eps = keras.random.uniform([tf.shape(x2d)[0]], seed=self.gp_seed)
-                gp = losses_lib.gradient_penalty(
-                    lambda inputs: dis(inputs, training=True), [real_3d, real_2d],
-                    [fake_3d, fake_2d], epsilon=eps)
-                l_dis_total = l_dis + cfg.gp_weight * gp
-            else:
-                gp = tf.constant(0.0)
-                l_dis_total = l_dis
+            l_dis, gp, l_dis_total, p_fake = self._critic_loss(real_3d, real_2d, fake_3d,
+                                                               fake_2d)
             l_angle = losses_lib.angle_loss(fake_3d, self.skeleton_2d)
             l_adv = losses_lib.wasserstein_generator_loss(p_fake)
-            l_gen = l_adv + cfg.angle_weight * l_angle
+            l_gen = l_adv + self.angle_weight * l_angle
             if l_rep is None:
                 l_rep = l_adv
             # Per-replica share of the global-batch mean (inside the tape, so it is taped).
             scaled = [loss / replicas for loss in (l_gen, l_rep, l_dis_total)]
-        for loss, net, opt in zip(scaled, (gen, rep, dis), (self.opt_gen, self.opt_rep, self.opt_dis)):
+        norms = []
+        for loss, net, opt in zip(scaled, (gen, rep, dis),
+                                  (self.opt_gen, self.opt_rep, self.opt_dis)):
             grads = tape.gradient(loss, net.trainable_variables)
             opt.apply_gradients(zip(grads, net.trainable_variables))
+            norms.append(tf.linalg.global_norm(grads))
         del tape
         if cfg.lipschitz == "clip":
             losses_lib.clip_weights(dis, cfg.clip_value)
         return {"loss": l_gen, "critic": l_dis, "gp": gp, "reprojection": l_rep,
-                "angle": l_angle, "wasserstein": -l_dis}
+                "angle": l_angle, "wasserstein": -l_dis, "grad_norm_generator": norms[0],
+                "grad_norm_reprojector": norms[1], "grad_norm_critic": norms[2]}
 
     def checkpoint_objects(self):
         return {**super().checkpoint_objects(), "opt_gen": self.opt_gen, "opt_rep": self.opt_rep,
                 "opt_dis": self.opt_dis, "gp_seed": self.gp_seed.state}
 
     def learning_rate(self):
-        return tf.constant(self.config.lr)
+        return self.lr_schedule(self.opt_gen.iterations)
 
 
-def make_task(config: TrainConfig, normalizer, strategy,
-              mixed_precision: Optional[str] = None) -> Task:
+TASKS = {"supervised": SupervisedTask, "adversarial": AdversarialTask}
+
+
+def make_task(config: ExperimentConfig, normalizer, strategy,
+              mixed_precision: Optional[str] = None, schedule: Optional[Dict] = None) -> Task:
     """The task of ``config``; ``mixed_precision`` overrides the config's (inference)."""
-    cls = RepGANTask if config.model == "repgan" else SupervisedTask
-    return cls(config, normalizer, strategy, mixed_precision)
+    cls = TASKS[registry.get(config.model.kind).task]
+    return cls(config, normalizer, strategy, mixed_precision, schedule)
 
 
 # --------------------------------------------------------------------------
 # Model directories
 
 
-def read_config(model_dir: str) -> TrainConfig:
+def read_run(model_dir: str) -> Dict:
+    """The whole ``config.json`` of a model directory."""
     path = os.path.join(model_dir, CONFIG_FILE)
     if not tf.io.gfile.exists(path):
         raise TrainingError(f"{model_dir} is not a tfpose model directory (no {CONFIG_FILE})")
     with tf.io.gfile.GFile(path) as f:
-        stored = json.load(f)["train_config"]
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in stored.items() if k in known})
+        payload = json.load(f)
+    stored = payload.get("train_config", {})
+    if not isinstance(stored.get("model"), dict):
+        raise TrainingError(f"{model_dir} was written by an older tfpose (flat train_config); "
+                            "retrain it with this version")
+    return payload
 
 
-def check_resumable(model_dir: str, config: TrainConfig) -> Optional[TrainConfig]:
-    """The stored config if ``model_dir`` holds a compatible run, else None."""
+def read_config(model_dir: str) -> ExperimentConfig:
+    return ExperimentConfig.from_dict(read_run(model_dir)["train_config"])
+
+
+def check_resumable(model_dir: str, config: ExperimentConfig) -> Optional[Dict]:
+    """``config.json`` of the run in ``model_dir`` if ``config`` may resume it, else None.
+
+    Raises when a setting other than :data:`config.RESUMABLE_CHANGES` differs:
+    a resume never silently ignores a setting."""
     if not tf.io.gfile.exists(os.path.join(model_dir, CONFIG_FILE)):
         return None
-    stored = read_config(model_dir)
-    for field in ("model", "dataset"):
-        if getattr(stored, field) != getattr(config, field):
-            raise TrainingError(
-                f"{model_dir} holds a {stored.model} model trained on {stored.dataset}; "
-                f"refusing to resume it as {field}={getattr(config, field)!r} "
-                f"(use another --model_dir)")
-    return stored
+    payload = read_run(model_dir)
+    stored = ExperimentConfig.from_dict(payload["train_config"])
+    given, kept = config.to_flat(), stored.to_flat()
+    changed = [k for k in stored.differences(config) if k not in config_lib.RESUMABLE_CHANGES]
+    if changed:
+        raise TrainingError(
+            f"{model_dir} holds a run with other settings: "
+            + ", ".join(f"{k} (stored {kept[k]!r}, given {given[k]!r})" for k in changed)
+            + f"; a resume may change only {', '.join(sorted(config_lib.RESUMABLE_CHANGES))} "
+            "(use another --model_dir for a new run)")
+    return payload
 
 
-def write_config(model_dir: str, config: TrainConfig, normalizer, command_line: str) -> None:
-    tf.io.gfile.makedirs(model_dir)
-    skel_2d, skel_3d = config.skeletons()
-    payload = {
+def _run_payload(config: ExperimentConfig, normalizer, command_line: str, schedule: Dict,
+                 hw: Dict) -> Dict:
+    spec = registry.get(config.model.kind)
+    skel_2d, skel_3d = spec.skeletons(config.data.dataset)
+    return {
         "train_config": config.to_dict(),
-        "model_kind": config.model,
-        "model_kwargs": config.model_kwargs(),
-        "dataset": config.dataset,
+        "model_kind": config.model.kind,
+        "model_kwargs": spec.model_kwargs(config.model, config.data.dataset),
+        "dataset": config.data.dataset,
         "skeleton_2d": skel_2d,
         "skeleton_3d": skel_3d,
         "joint_names_2d": list(skeleton_lib.get(skel_2d).joint_names),
         "joint_names_3d": list(skeleton_lib.get(skel_3d).joint_names),
         "units": normalizer.units,
+        "schedule": schedule,
         "command_line": command_line,
+        "hardware": [hw],
     }
-    normalizer.save(os.path.join(model_dir, NORMALIZATION_FILE))
-    _write_json_atomically(os.path.join(model_dir, CONFIG_FILE), payload)
-
-
-def _write_json_atomically(path: str, payload: dict) -> None:
-    """Write then rename, so a kill never leaves a half-written config.json."""
-    tmp = path + ".tmp"
-    with tf.io.gfile.GFile(tmp, "w") as f:
-        json.dump(payload, f, indent=2)
-    tf.io.gfile.rename(tmp, path, overwrite=True)
-
-
-def record_resume(model_dir: str, config: TrainConfig, command_line: str) -> None:
-    """Keep config.json true to the run after a resume: the epochs it now trains to (a
-    resume may extend the schedule) and every command line that trained it."""
-    path = os.path.join(model_dir, CONFIG_FILE)
-    with tf.io.gfile.GFile(path) as f:
-        payload = json.load(f)
-    payload["train_config"]["epochs"] = config.epochs
-    payload.setdefault("resume_command_lines", []).append(command_line)
-    _write_json_atomically(path, payload)
 
 
 def restore_task(model_dir: str, strategy=None, expect_partial: bool = True,
-                 mixed_precision: str = "none") -> Task:
+                 mixed_precision: str = "none", averaged: bool = True) -> Task:
     """Rebuild the task of a model directory and load its latest weights.
 
-    Inference runs in float32 by default even for a model trained with
-    mixed precision (its variables are float32 either way)."""
-    config = read_config(model_dir)
+    With a weight average in the run (``ema_decay``), the model holds the
+    averaged weights unless ``averaged=False``. Inference runs in float32 by
+    default even for a model trained with mixed precision (its variables are
+    float32 either way)."""
+    payload = read_run(model_dir)
+    config = ExperimentConfig.from_dict(payload["train_config"])
     normalizer = normalization.Normalizer.load(os.path.join(model_dir, NORMALIZATION_FILE))
     task = make_task(config, normalizer, strategy or tf.distribute.get_strategy(),
-                     mixed_precision)
+                     mixed_precision, payload.get("schedule"))
     ckpt = tf.train.Checkpoint(**task.checkpoint_objects())
     latest = tf.train.latest_checkpoint(os.path.join(model_dir, "ckpt"))
     if latest is None:
@@ -393,7 +425,57 @@ def restore_task(model_dir: str, strategy=None, expect_partial: bool = True,
     status = ckpt.restore(latest)
     if expect_partial:
         status.expect_partial()
+    if averaged and task.ema is not None:
+        task.ema.copy_to_model()
     return task
+
+
+def read_history(model_dir: str) -> Dict[str, Dict]:
+    path = os.path.join(model_dir, HISTORY_FILE)
+    if not tf.io.gfile.exists(path):
+        return {}
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+# --------------------------------------------------------------------------
+# Inference on arrays
+
+
+def predict(task: Task, pose_2d: np.ndarray, batch_size: int = 4096, flip: bool = False,
+            principal_x=None) -> np.ndarray:
+    """2D pixels -> root-relative 3D in output units (mm or normalised).
+
+    ``flip``: average with the prediction for the mirrored input, mirrored
+    back (test-time flip); ``principal_x`` (per frame or scalar) is the column
+    the pixels are mirrored about (the camera's cx; any value for RepGAN,
+    whose input is root-centred)."""
+    if not hasattr(task, "_predict_fn"):
+        spec = tf.TensorSpec([None, task.skeleton_2d.num_joints, 2], tf.float32)
+
+        @tf.function(input_signature=[spec])
+        def fn(p2):
+            return task.normalizer.denormalize_3d(
+                task.predict_normalized(task.normalizer.normalize_2d(p2)))
+        task._predict_fn = fn
+    pose_2d = np.asarray(pose_2d, np.float32)
+    if flip:
+        cx = np.broadcast_to(np.asarray(0.0 if principal_x is None else principal_x, np.float32),
+                             pose_2d.shape[:1])
+        if principal_x is None and task.normalizer.kind != "root_scale":
+            raise ValueError("test-time flip needs the camera's principal point (principal_x)")
+    out = []
+    for i in range(0, len(pose_2d), batch_size):
+        batch = pose_2d[i:i + batch_size]
+        pred = task._predict_fn(tf.constant(batch)).numpy()
+        if flip:
+            mirrored = augmentation.flip_2d(batch, cx[i:i + batch_size], task.mirror_2d)
+            back = augmentation.flip_3d(task._predict_fn(mirrored), task.mirror_3d).numpy()
+            pred = 0.5 * (pred + back)
+        out.append(pred)
+    if not out:
+        return np.zeros((0, task.skeleton_3d.num_joints, 3), np.float32)
+    return np.concatenate(out)
 
 
 # --------------------------------------------------------------------------
@@ -420,30 +502,16 @@ class _Progress:
                          self.total, text, rate, eta)
 
 
-def _validation(task: Task, frames: data_lib.Frames, batch_size: int = 4096) -> Dict[str, float]:
-    """Protocol #1 on a validation subset, in the model's output units."""
-    pred = predict(task, frames.pose_2d, batch_size)
+def validate(task: Task, frames: data_lib.Frames, batch_size: int = 4096) -> Dict[str, float]:
+    """Protocol #1 on validation frames, in the model's output units (weight average if on)."""
     target = np.asarray(task.normalizer.root_relative(frames.pose_3d))
-    if task.config.model == "repgan":
-        return {"val_n_mpjpe": float(metrics_lib.n_mpjpe(pred, target))}
-    return {"val_mpjpe": float(metrics_lib.mpjpe(pred, target))}
-
-
-def predict(task: Task, pose_2d: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-    """2D pixels -> root-relative 3D in output units (mm or normalised)."""
-    if not hasattr(task, "_predict_fn"):
-        spec = tf.TensorSpec([None, task.skeleton_2d.num_joints, 2], tf.float32)
-
-        @tf.function(input_signature=[spec])
-        def fn(p2):
-            x = task.normalizer.normalize_2d(p2)
-            y = task.predict_normalized(x)
-            return task.normalizer.denormalize_3d(y)
-        task._predict_fn = fn
-    pose_2d = np.asarray(pose_2d, np.float32)
-    out = [task._predict_fn(tf.constant(pose_2d[i:i + batch_size]))
-           for i in range(0, len(pose_2d), batch_size)]
-    return np.concatenate([o.numpy() for o in out]) if out else np.zeros((0,))
+    if task.ema is not None:
+        with task.ema.averaged_weights():
+            pred = predict(task, frames.pose_2d, batch_size)
+    else:
+        pred = predict(task, frames.pose_2d, batch_size)
+    metric = task.spec.protocol1
+    return {f"val_{metric}": float(metrics_lib.errors_for_protocol(pred, target, metric).mean())}
 
 
 def make_train_function(task: Task, strategy: tf.distribute.Strategy,
@@ -456,14 +524,16 @@ def make_train_function(task: Task, strategy: tf.distribute.Strategy,
     nothing per step.
     """
     # XLA compiles the per-replica math; the iterator and cross-replica parts stay outside.
-    replica_step = (tf.function(task.train_step, jit_compile=True) if task.config.jit_compile
-                    else task.train_step)
-    step_counter = task.optimizer.iterations
+    replica_step = (tf.function(task.train_step, jit_compile=True)
+                    if task.config.trainer.jit_compile else task.train_step)
+    step_counter = task.step_counter
 
     def one_step(iterator):
         per_replica = strategy.run(replica_step, args=next(iterator))
         logs = {key: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
                 for key, v in per_replica.items()}
+        if task.ema is not None:
+            task.ema.update()
         finite = tf.reduce_all([tf.math.is_finite(v) for v in logs.values()])
         first_bad_step.assign(tf.where(
             tf.logical_and(first_bad_step < 0, tf.logical_not(finite)),
@@ -480,86 +550,150 @@ def make_train_function(task: Task, strategy: tf.distribute.Strategy,
     return train_calls
 
 
-def fit(config: TrainConfig, model_dir: str, *, manual_dir=None, data_dir=None,
-        strategy: Optional[tf.distribute.Strategy] = None, command_line: str = "",
-        max_steps: Optional[int] = None, train_frames: Optional[data_lib.Frames] = None,
-        val_frames: Optional[data_lib.Frames] = None) -> Dict:
-    """Train (or resume) ``config`` in ``model_dir``; returns the final logs.
-
-    ``max_steps`` stops early after that many global steps in total (used to
-    simulate a killed run). ``train_frames``/``val_frames`` bypass TFDS.
-    """
-    strategy = strategy or tf.distribute.get_strategy()
-    stored = check_resumable(model_dir, config)
-    if stored is not None:
-        logging.info("resuming the run in %s", model_dir)
-        epochs = config.epochs
-        config = dataclasses.replace(stored, epochs=epochs)
-    keras.utils.set_random_seed(config.seed)
-
-    _, _, train_split, eval_split = data_lib.check_dataset(config.dataset)
-    skel_2d, skel_3d = config.skeletons()
+def _frames_for(config: ExperimentConfig, manual_dir, data_dir, train_frames, val_frames):
+    """Training and validation frames: the test split, or held-out training subjects."""
+    d = config.data
+    _, _, train_split, eval_split = config_lib.check_dataset(d.dataset)
     if train_frames is None:
-        train_frames = data_lib.load_frames(config.dataset, train_split, manual_dir=manual_dir,
-                                            data_dir=data_dir, subjects=config.subjects,
-                                            frame_stride=config.frame_stride)
-    if val_frames is None and config.val_stride > 0:
-        val_frames = data_lib.load_frames(config.dataset, eval_split, manual_dir=manual_dir,
-                                          data_dir=data_dir, frame_stride=config.val_stride)
+        subjects = None
+        if d.subjects:
+            subjects = list(d.subjects) + list(d.val_subjects or [])
+        train_frames = data_lib.load_frames(d.dataset, train_split, manual_dir=manual_dir,
+                                            data_dir=data_dir, subjects=subjects,
+                                            frame_stride=d.frame_stride)
+    if d.val_subjects:
+        held_out = train_frames.with_subjects(d.val_subjects)
+        train_frames = train_frames.with_subjects(d.val_subjects, keep=False)
+        if val_frames is None and d.val_stride > 0:
+            # Every val_stride-th frame of the stride-sampled held-out frames.
+            val_frames = held_out.select(np.arange(len(held_out)) % d.val_stride == 0)
+    elif val_frames is None and d.val_stride > 0:
+        val_frames = data_lib.load_frames(d.dataset, eval_split, manual_dir=manual_dir,
+                                          data_dir=data_dir, frame_stride=d.val_stride)
+    spec = registry.get(config.model.kind)
+    _, skel_3d = spec.skeletons(d.dataset)
     train_frames = train_frames.with_3d_joints_of(skel_3d)
     if val_frames is not None:
         val_frames = val_frames.with_3d_joints_of(skel_3d)
-    root = skeleton_lib.get(skel_3d).root
     bad_rows = ~(np.isfinite(train_frames.pose_2d).all((1, 2))
                  & np.isfinite(train_frames.pose_3d).all((1, 2)))
     if bad_rows.any():
-        raise TrainingError(f"{int(bad_rows.sum())} training frames of {config.dataset} are not "
+        raise TrainingError(f"{int(bad_rows.sum())} training frames of {d.dataset} are not "
                             f"finite (first: sequence {int(train_frames.sequence[bad_rows][0])}); "
                             "clean the data before training")
+    return train_frames, val_frames
 
+
+def _checkpointed_step(model_dir: str) -> Optional[Tuple[int, int]]:
+    """(epoch, step in epoch) of the latest checkpoint, read without building the model."""
+    latest = tf.train.latest_checkpoint(os.path.join(model_dir, "ckpt"))
+    if latest is None:
+        return None
+    reader = tf.train.load_checkpoint(latest)
+    return (int(reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE")),
+            int(reader.get_tensor("step_in_epoch/.ATTRIBUTES/VARIABLE_VALUE")))
+
+
+def _schedule_for_resume(payload: Dict, config: ExperimentConfig, total_steps: int,
+                         model_dir: str, steps_per_epoch: int, restart_schedule: bool) -> Dict:
+    """The stored schedule; a changed length is refused where it would change the rates."""
+    stored = dict(payload.get("schedule") or {"total_steps": total_steps, "start_step": 0})
+    if stored["start_step"] + stored["total_steps"] == total_steps:
+        return stored
+    if restart_schedule:
+        epoch, step = _checkpointed_step(model_dir) or (0, 0)
+        now = epoch * steps_per_epoch + step
+        if total_steps <= now:
+            raise TrainingError(f"--restart_schedule: the run is at step {now}, past the new "
+                                f"end {total_steps}")
+        return {"total_steps": total_steps - now, "start_step": now}
+    if config.optimizer.lr_schedule in ("cosine", "linear"):
+        raise TrainingError(
+            f"{model_dir} was trained with a {config.optimizer.lr_schedule} schedule over "
+            f"{stored['start_step'] + stored['total_steps']} steps; these settings give "
+            f"{total_steps}, which would change the learning rate of the steps already taken. "
+            "Pass --restart_schedule to anneal again from the current step to the new end")
+    return {"total_steps": total_steps - stored["start_step"], "start_step": stored["start_step"]}
+
+
+def fit(config: ExperimentConfig, model_dir: str, *, manual_dir=None, data_dir=None,
+        strategy: Optional[tf.distribute.Strategy] = None, command_line: str = "",
+        max_steps: Optional[int] = None, train_frames: Optional[data_lib.Frames] = None,
+        val_frames: Optional[data_lib.Frames] = None, restart_schedule: bool = False,
+        measure_hardware: bool = True) -> Dict:
+    """Train (or resume) ``config`` in ``model_dir``; returns the final logs.
+
+    ``max_steps`` stops early after that many global steps in total (used to
+    simulate a killed run). ``train_frames``/``val_frames`` bypass TFDS
+    (``val_subjects`` are still held out of ``train_frames``).
+    """
+    segment_start = time.time()
+    strategy = strategy or tf.distribute.get_strategy()
+    payload = check_resumable(model_dir, config)
+    if payload is not None:
+        logging.info("resuming the run in %s", model_dir)
+    keras.utils.set_random_seed(config.trainer.seed)
+    train_frames, val_frames = _frames_for(config, manual_dir, data_dir, train_frames, val_frames)
+    spec = registry.get(config.model.kind)
+
+    batch_rows = config.trainer.batch_size
+    task_batch = batch_rows * (config.model.critic_steps if spec.task == "adversarial" else 1)
+    steps_per_epoch = data_lib.steps_per_epoch(len(train_frames), task_batch)
+    if steps_per_epoch == 0:
+        raise TrainingError(f"{len(train_frames)} training frames are fewer than one batch "
+                            f"of {task_batch}")
+    total_steps = steps_per_epoch * config.trainer.epochs
+    hw = hardware.describe(measure=measure_hardware)
     norm_path = os.path.join(model_dir, NORMALIZATION_FILE)
-    if stored is not None and tf.io.gfile.exists(norm_path):
+    if payload is not None and tf.io.gfile.exists(norm_path):
         normalizer = normalization.Normalizer.load(norm_path)
-        record_resume(model_dir, config, command_line)
+        schedule = _schedule_for_resume(payload, config, total_steps, model_dir, steps_per_epoch,
+                                        restart_schedule)
+        payload["train_config"] = config.to_dict()
+        payload["schedule"] = schedule
+        payload.setdefault("resume_command_lines", []).append(command_line)
+        payload.setdefault("hardware", []).append(hw)
     else:
-        normalizer = normalization.for_model(config.model, train_frames.pose_2d,
-                                             train_frames.pose_3d, root=root)
-        write_config(model_dir, config, normalizer, command_line)
+        root = skeleton_lib.get(spec.skeletons(config.data.dataset)[1]).root
+        normalizer = normalization.create(spec.normalizer, train_frames.pose_2d,
+                                          train_frames.pose_3d, root=root)
+        schedule = {"total_steps": total_steps, "start_step": 0}
+        payload = _run_payload(config, normalizer, command_line, schedule, hw)
+        tf.io.gfile.makedirs(model_dir)
+        normalizer.save(norm_path)
+    atomic.write_json(os.path.join(model_dir, CONFIG_FILE), payload)
 
-    task = make_task(config, normalizer, strategy)
+    task = make_task(config, normalizer, strategy, schedule=schedule)
     epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch")
-    ckpt = tf.train.Checkpoint(epoch=epoch_var, step_in_epoch=step_in_epoch,
+    wall = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="wall_seconds")
+    ckpt = tf.train.Checkpoint(epoch=epoch_var, step_in_epoch=step_in_epoch, wall_seconds=wall,
                                **task.checkpoint_objects())
     manager = tf.train.CheckpointManager(ckpt, os.path.join(model_dir, "ckpt"), max_to_keep=3)
     if manager.latest_checkpoint:
         ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         logging.info("restored %s: epoch %d, step %d in epoch", manager.latest_checkpoint,
                      int(epoch_var.numpy()), int(step_in_epoch.numpy()))
+    wall_at_start = float(wall.numpy())
+
+    def save(step_for_name):
+        wall.assign(wall_at_start + time.time() - segment_start)
+        manager.save(checkpoint_number=step_for_name)
 
     columns, independent = task.columns(train_frames)
-    steps_per_epoch = data_lib.steps_per_epoch(len(train_frames), config.batch_size)
-    if steps_per_epoch == 0:
-        raise TrainingError(f"{len(train_frames)} training frames are fewer than one batch "
-                            f"of {config.batch_size}")
-    total_steps = steps_per_epoch * config.epochs
-    k = config.steps_per_call
+    k = config.trainer.steps_per_call
     first_bad_step = tf.Variable(-1, dtype=tf.int64, trainable=False)
     train_calls = make_train_function(task, strategy, first_bad_step)
-
     writer = tf.summary.create_file_writer(os.path.join(model_dir, "logs"))
     global_step = int(epoch_var.numpy()) * steps_per_epoch + int(step_in_epoch.numpy())
     progress = _Progress(total_steps, global_step)
     last_logs: Dict[str, float] = {}
     log_every = max(k, 100 // k * k)
 
-    def save(step_for_name):
-        manager.save(checkpoint_number=step_for_name)
-
-    for epoch in range(int(epoch_var.numpy()), config.epochs):
+    for epoch in range(int(epoch_var.numpy()), config.trainer.epochs):
         start_in_epoch = int(step_in_epoch.numpy())
         ds_fn = lambda ctx, e=epoch, s=start_in_epoch: data_lib.training_dataset(  # noqa: E731
-            columns, task.transform, config.batch_size, config.seed, e, s, ctx, independent)
+            columns, task.transform, task_batch, config.trainer.seed, e, s, ctx, independent)
         iterator = iter(strategy.distribute_datasets_from_function(ds_fn))
         s = start_in_epoch
         while s < steps_per_epoch:
@@ -572,7 +706,7 @@ def fit(config: TrainConfig, model_dir: str, *, manual_dir=None, data_dir=None,
             s += n
             global_step += n
             step_in_epoch.assign(s)
-            at_ckpt = global_step % config.checkpoint_every < n
+            at_ckpt = global_step % config.trainer.checkpoint_every < n
             if global_step % log_every < n or at_ckpt or s == steps_per_epoch:
                 last_logs = {key: float(v) for key, v in logs.items()}
                 bad_step = int(first_bad_step.numpy())
@@ -592,7 +726,7 @@ def fit(config: TrainConfig, model_dir: str, *, manual_dir=None, data_dir=None,
         epoch_var.assign(epoch + 1)
         step_in_epoch.assign(0)
         if val_frames is not None:
-            val = _validation(task, val_frames)
+            val = validate(task, val_frames)
             last_logs.update(val)
             with writer.as_default(step=global_step):
                 for key, v in val.items():
@@ -601,16 +735,15 @@ def fit(config: TrainConfig, model_dir: str, *, manual_dir=None, data_dir=None,
                          " ".join(f"{k2}={v:.4g}" for k2, v in last_logs.items()))
         save(global_step)
         writer.flush()
-        _append_history(model_dir, {epoch + 1: dict(last_logs)})  # survives a later kill
+        _append_history(model_dir, epoch + 1, {
+            **last_logs, "steps": global_step, "samples": global_step * task_batch,
+            "wall_seconds": round(float(wall.numpy()), 1),
+            "learning_rate": float(task.learning_rate())})
     return last_logs
 
 
-def _append_history(model_dir: str, history: Dict) -> None:
-    path = os.path.join(model_dir, "history.json")
-    old = {}
-    if tf.io.gfile.exists(path):
-        with tf.io.gfile.GFile(path) as f:
-            old = json.load(f)
-    old.update({str(k): v for k, v in history.items()})
-    with tf.io.gfile.GFile(path, "w") as f:
-        json.dump(old, f, indent=1)
+def _append_history(model_dir: str, epoch: int, entry: Dict) -> None:
+    """One entry per epoch, rewritten atomically (a kill leaves the old file whole)."""
+    history = read_history(model_dir)
+    history[str(epoch)] = entry
+    atomic.write_json(os.path.join(model_dir, HISTORY_FILE), history)

@@ -1,0 +1,80 @@
+"""What each model kind needs, in one place.
+
+Every module that behaves differently per model (the training task, the
+normaliser, the protocol-#1 metric, output units, which joints come out)
+asks :func:`get` instead of comparing model names. A fourth model adds a
+:class:`ModelSpec` here and its own files, nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Dict, Optional, Tuple
+
+import keras
+
+from tfpose import config as config_lib
+from tfpose.models.asn import ASN
+from tfpose.models.baseline import Baseline
+from tfpose.models.repgan import RepGAN
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    kind: str
+    model_class: type
+    task: str  # "supervised" (2D -> 3D regression) | "adversarial" (RepGAN's WGAN)
+    normalizer: str  # tfpose.normalization kind: "zscore" | "root_scale"
+    learning_rate: float  # the paper's Adam rate
+    protocol1: str  # metric of protocol #1: "mpjpe" | "n_mpjpe" (no metric scale)
+    units: str  # output units: "mm" | "normalized"
+    lifts_input_joints: bool  # 3D joints = the 2D input's (else the dataset's 3D skeleton)
+    kwargs: Callable[[config_lib.ModelConfig], Dict]  # constructor arguments beyond skeletons
+    supervised_loss: Optional[str] = None  # tfpose.losses.SUPERVISED_LOSSES key
+
+    @property
+    def scale_aligned(self) -> bool:
+        """Predictions are compared after per-pose scale alignment (no metric scale)."""
+        return self.protocol1 == "n_mpjpe"
+
+    def skeletons(self, dataset: str) -> Tuple[str, str]:
+        """(2D input skeleton, 3D output skeleton) of this model on ``dataset``."""
+        skel_2d, skel_3d, _, _ = config_lib.check_dataset(dataset)
+        return (skel_2d, skel_2d) if self.lifts_input_joints else (skel_2d, skel_3d)
+
+    def model_kwargs(self, model: config_lib.ModelConfig, dataset: str) -> Dict:
+        skel_2d, skel_3d = self.skeletons(dataset)
+        if self.lifts_input_joints:
+            return dict(skeleton=skel_2d, **self.kwargs(model))
+        return dict(skeleton_in=skel_2d, skeleton_out=skel_3d, **self.kwargs(model))
+
+    def build(self, model: config_lib.ModelConfig, dataset: str) -> keras.Model:
+        return self.model_class(**self.model_kwargs(model, dataset))
+
+
+def _trunk_kwargs(m: config_lib.ModelConfig) -> Dict:
+    return dict(width=m.width, dropout=m.dropout, max_norm=m.max_norm,
+                fast_dropout=m.fast_dropout)
+
+
+SPECS: Dict[str, ModelSpec] = {spec.kind: spec for spec in (
+    ModelSpec("baseline", Baseline, task="supervised", normalizer="zscore", learning_rate=1e-3,
+              protocol1="mpjpe", units="mm", lifts_input_joints=False, kwargs=_trunk_kwargs,
+              supervised_loss="mse"),
+    ModelSpec("asn", ASN, task="supervised", normalizer="zscore", learning_rate=1e-3,
+              protocol1="mpjpe", units="mm", lifts_input_joints=False,
+              kwargs=lambda m: dict(_trunk_kwargs(m), variant=m.asn_variant),
+              supervised_loss="asn"),
+    ModelSpec("repgan", RepGAN, task="adversarial", normalizer="root_scale", learning_rate=8e-5,
+              protocol1="n_mpjpe", units="normalized", lifts_input_joints=True,
+              kwargs=lambda m: dict(width=m.width, dropout=m.dropout, kcs=m.kcs,
+                                    fast_dropout=m.fast_dropout)),
+)}
+assert tuple(SPECS) == config_lib.MODEL_KINDS, "config.MODEL_KINDS must list the registry's kinds"
+
+
+def get(kind: str) -> ModelSpec:
+    try:
+        return SPECS[kind]
+    except KeyError:
+        raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(SPECS)}") from None
