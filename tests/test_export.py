@@ -1,5 +1,6 @@
 """Export for TF Serving / TFLite: parity with the training code, the serving
-contract (saved_model_cli), metadata, bad input, atomic writes, the CLI."""
+contract (saved_model_cli), metadata, bad input, atomic writes, the CLI.
+Loading exports is tested in tests/test_serving.py."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfpose import export, skeleton, training
+from tfpose import data, export, provenance, serving, skeleton, training
+from tfpose.models import registry
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
@@ -28,26 +30,14 @@ KINDS = {"baseline": "human36m/sh", "asn": "human36m/gt", "repgan": "humaneva/gt
 EXPECTED_JOINTS = {"baseline": (16, 17), "asn": (17, 17), "repgan": (15, 15)}
 
 
-def build_export(root: pathlib.Path, kind: str, dataset: str):
-    """(model_dir, export_dir) of a tiny trained ``kind``; cached on disk for the
-    whole session (tests/test_predict.py reuses the same directories)."""
-    model_dir, export_dir = root / kind, root / kind / "export"
-    if not (export_dir / export.METADATA_FILE).is_file():
-        shutil.rmtree(model_dir, ignore_errors=True)
-        export.make_synthetic_model_dir(str(model_dir), kind, dataset, width=64,
-                                        num_frames=256, batch_size=64)
-        export.export_model_dir(str(model_dir), str(export_dir))
-    return model_dir, export_dir
-
-
 @pytest.fixture(scope="session")
-def exported(tmp_path_factory):
-    root = tmp_path_factory.getbasetemp() / "tfpose_exports"
+def exported(synthetic_export):
+    """``get(kind) -> (model_dir, export_dir, restored task)`` (tests/conftest.py)."""
     cache = {}
 
     def get(kind):
         if kind not in cache:
-            model_dir, export_dir = build_export(root, kind, KINDS[kind])
+            model_dir, export_dir = synthetic_export(kind, KINDS[kind])
             cache[kind] = (model_dir, export_dir, training.restore_task(str(model_dir)))
         return cache[kind]
 
@@ -55,7 +45,7 @@ def exported(tmp_path_factory):
 
 
 def poses_for(kind: str, n: int = 64, seed: int = 1) -> np.ndarray:
-    return export.synthetic_frames(n, KINDS[kind], seed).pose_2d
+    return data.synthetic_frames(n, KINDS[kind], seed).pose_2d
 
 
 def scale_of(reference: np.ndarray) -> float:
@@ -118,19 +108,19 @@ def test_tflite_matches_training_predict(exported, kind, capsys):
     x = poses_for(kind, 300, seed=2)
     ref = training.predict(task, x)
     scale = scale_of(ref)
-    f32 = export.load_predictor(export_dir, backend="tflite")
-    f16 = export.load_predictor(export_dir, backend="tflite_fp16")
+    f32 = serving.load(export_dir, backend="tflite")
+    f16 = serving.load(export_dir, backend="tflite_fp16")
     # Several batch sizes: the interpreter's input is resized each time.
     for n in (1, 7, 300, 3):
-        got = f32.predict(x[:n])
+        got = f32.lift(x[:n])
         assert got.shape == ref[:n].shape
         assert np.max(np.abs(got - ref[:n])) / scale < 1e-3, (kind, n)
-    got16 = f16.predict(x)
+    got16 = f16.lift(x)
     diff16 = float(np.max(np.abs(got16 - ref)) / scale)
     assert np.isfinite(got16).all()
     assert diff16 < 2e-2, diff16  # float16 weights: ~1e-3 of the output scale
     # Dynamic-range int8: close on average, and it is not secretly float32.
-    got8 = export.load_predictor(export_dir, backend="tflite_int8").predict(x)
+    got8 = serving.load(export_dir, backend="tflite_int8").lift(x)
     mean8 = float(np.mean(np.abs(got8 - ref)) / scale)
     assert np.isfinite(got8).all() and 0 < mean8 < 2e-2, mean8
     with capsys.disabled():
@@ -140,7 +130,7 @@ def test_tflite_matches_training_predict(exported, kind, capsys):
     # The conversion uses TFLite builtin ops only (no Flex delegate): the
     # interpreter above would have failed to allocate otherwise, and the
     # flatbuffer names no Flex op.
-    for name in export.TFLITE_FILES.values():
+    for name in serving.TFLITE_FILES.values():
         assert b"Flex" not in (export_dir / name).read_bytes()
 
 
@@ -205,8 +195,10 @@ def test_metadata(exported, kind):
     assert meta["input"]["name"] == "keypoints_2d" and meta["output"]["name"] == "keypoints_3d"
     assert meta["signature_key"] == "serving_default"
     stored = json.loads((model_dir / "config.json").read_text())["train_config"]
-    assert meta["train_config"] == stored and meta["train_config"]["width"] == 64
-    assert meta["tfpose_version"] and meta["tensorflow_version"] == tf.__version__
+    assert meta["train_config"] == stored and meta["train_config"]["model"]["width"] == 64
+    assert meta["format_version"] == serving.FORMAT_VERSION
+    assert meta["tfpose_version"] == provenance.tfpose_version()
+    assert meta["tensorflow_version"] == tf.__version__
     if (REPO / ".git").exists():
         assert re.fullmatch(r"[0-9a-f]{40}", meta["git_commit"] or ""), meta["git_commit"]
     assert "NaN" in meta["nan_policy"]
@@ -215,8 +207,18 @@ def test_metadata(exported, kind):
     assert set(meta["files"]) == {"saved_model", "tflite", "tflite_fp16", "tflite_int8"}
     checks = meta["checks"]
     assert checks["saved_model_max_rel_diff"] < 1e-4 and checks["tflite_max_rel_diff"] < 1e-3
+    # Every file was checked, each through its own serving backend.
+    assert {k[:-len("_max_rel_diff")] for k in checks if k.endswith("_max_rel_diff")} == set(
+        serving.BACKENDS)
+    assert checks["probe_poses"] > 0 and checks["output_scale"] > 0
     # No temporary directories left beside the export.
     assert not [p for p in export_dir.parent.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
+
+
+def test_tfpose_version_is_the_package_version():
+    import tfpose
+
+    assert provenance.tfpose_version() == tfpose.__version__ and tfpose.__version__
 
 
 def test_git_commit_reads_the_repository_without_git(tmp_path):
@@ -225,26 +227,24 @@ def test_git_commit_reads_the_repository_without_git(tmp_path):
     (tmp_path / "repo" / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
     (tmp_path / "repo" / ".git" / "refs" / "heads" / "main").write_text(sha + "\n")
     (tmp_path / "repo" / "pkg").mkdir()
-    assert export.git_commit(str(tmp_path / "repo" / "pkg")) == sha
+    assert provenance.git_commit(str(tmp_path / "repo" / "pkg")) == sha
     (tmp_path / "repo" / ".git" / "refs" / "heads" / "main").unlink()
     (tmp_path / "repo" / ".git" / "packed-refs").write_text(f"# pack\n{sha} refs/heads/main\n")
-    assert export.git_commit(str(tmp_path / "repo")) == sha
+    assert provenance.git_commit(str(tmp_path / "repo")) == sha
     (tmp_path / "repo" / ".git" / "HEAD").write_text(sha[::-1] + "\n")  # detached
-    assert export.git_commit(str(tmp_path / "repo")) == sha[::-1]
+    assert provenance.git_commit(str(tmp_path / "repo")) == sha[::-1]
     (tmp_path / "plain").mkdir()
-    assert export.git_commit(str(tmp_path / "plain")) in (None, export.git_commit())
+    assert provenance.git_commit(str(tmp_path / "plain")) in (None, provenance.git_commit())
 
 
 @pytest.mark.parametrize("kind", ["baseline", "repgan"])
 def test_empty_batch(exported, kind):
     _, export_dir, _ = exported(kind)
     j2, j3 = EXPECTED_JOINTS[kind]
-    fn = tf.saved_model.load(str(export_dir / "saved_model")).signatures["serving_default"]
-    out = fn(keypoints_2d=tf.zeros((0, j2, 2)))["keypoints_3d"]
-    assert out.shape == (0, j3, 3) and out.dtype == tf.float32
-    for backend in export.BACKENDS:
-        got = export.load_predictor(export_dir, backend).predict(np.zeros((0, j2, 2)))
-        assert got.shape == (0, j3, 3)
+    loaded = tf.saved_model.load(str(export_dir / "saved_model"))
+    for sig in ("serving_default", "serving_xla"):
+        out = loaded.signatures[sig](keypoints_2d=tf.zeros((0, j2, 2)))["keypoints_3d"]
+        assert out.shape == (0, j3, 3) and out.dtype == tf.float32
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -272,7 +272,7 @@ def test_non_finite_poses_give_nan_and_leave_the_others_alone(exported, kind):
     huge = fn(keypoints_2d=tf.fill((2, j2, 2), 3e38))["keypoints_3d"].numpy()
     assert huge.shape == (2, j3, 3)
     # TFLite behaves the same.
-    tfl = export.load_predictor(export_dir, "tflite").predict(bad)
+    tfl = serving.load(export_dir, "tflite").lift(bad)
     assert np.isnan(tfl[[2, 5, 6]]).all() and np.isfinite(tfl[good]).all()
     np.testing.assert_allclose(tfl[good], clean[good], atol=1e-3 * scale_of(clean))
 
@@ -288,38 +288,6 @@ def test_signature_rejects_wrong_shapes_and_dtypes(exported):
             fn(keypoints_2d=bad)
     # The signature still works afterwards (nothing was left in a bad state).
     assert fn(keypoints_2d=tf.zeros((1, 16, 2)))["keypoints_3d"].shape == (1, 17, 3)
-
-
-def test_predictor_checks_input(exported):
-    _, export_dir, task = exported("baseline")
-    pred = export.load_predictor(str(export_dir))
-    assert pred.metadata["model_kind"] == "baseline"
-    x = poses_for("baseline", 10)
-    np.testing.assert_allclose(pred.predict(x), training.predict(task, x), rtol=1e-5,
-                               atol=1e-3)
-    # The saved_model/ folder itself is accepted too; batching is invisible.
-    same = export.load_predictor(str(export_dir / "saved_model")).predict(x, batch_size=3)
-    np.testing.assert_allclose(same, pred.predict(x), rtol=1e-6, atol=1e-4)
-    with pytest.raises(ValueError, match=r"\[frames, 16, 2\].*\[10, 17, 2\]"):
-        pred.predict(np.zeros((10, 17, 2)))
-    with pytest.raises(ValueError, match=r"shape \[16, 2\]"):
-        pred.predict(np.zeros((16, 2)))
-    with pytest.raises(ValueError, match="not a numeric array"):
-        pred.predict([["a"]])
-    bad = x.copy()
-    bad[4, 0, 0] = np.nan
-    with pytest.raises(ValueError, match=r"NaN or infinite keypoints in 1 of 10 frames \(frames 4\)"):
-        pred.predict(bad, nan_policy="raise")
-    with pytest.raises(ValueError, match="nan_policy"):
-        pred.predict(x, nan_policy="ignore")
-    out = pred.predict(bad)  # default: propagate, like the server
-    assert np.isnan(out[4]).all() and np.isfinite(np.delete(out, 4, axis=0)).all()
-    with pytest.raises(ValueError, match="backend"):
-        export.load_predictor(str(export_dir), backend="onnx")
-    with pytest.raises(export.ExportError, match="not a tfpose export directory"):
-        export.load_predictor(str(export_dir.parent))
-    with pytest.raises(export.ExportError, match="does not exist"):
-        export.load_predictor(str(export_dir / "nope"))
 
 
 # --------------------------------------------------------------------------
@@ -376,26 +344,8 @@ def test_export_cli(exported, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-def test_benchmark_smoke(exported):
-    model_dir, export_dir, _ = exported("baseline")
-    rows = export.benchmark(str(export_dir), str(model_dir), batch_sizes=(1, 8), warmup=1,
-                            min_runs=2, min_seconds=0.0)
-    assert {r["runtime"] for r in rows} == {"keras (tf.function)", "SavedModel signature",
-                                            "SavedModel signature (XLA)",
-                                            "TFLite float32", "TFLite float16",
-                                            "TFLite int8 (dynamic range)"}
-    assert len(rows) == 12 and all(r["median_ms"] > 0 and r["runs"] >= 2 for r in rows)
-    sizes = export.file_sizes(str(export_dir))
-    assert set(sizes) == {"model.tflite", "model_fp16.tflite", "model_int8.tflite",
-                          "saved_model/"}
-    assert sizes["model_int8.tflite"] < sizes["model_fp16.tflite"] < sizes["model.tflite"]
-    table = export.format_benchmark(rows, sizes)
-    assert "| TFLite float16 | 8 |" in table and "model_fp16.tflite" in table
-
-
 def test_skeletons_of_fixture_match_design():
     # Guards the fixture's claims about which joints each export takes.
     for kind, dataset in KINDS.items():
-        cfg = training.TrainConfig(model=kind, dataset=dataset)
-        j2, j3 = (skeleton.get(s).num_joints for s in cfg.skeletons())
+        j2, j3 = (skeleton.get(s).num_joints for s in registry.get(kind).skeletons(dataset))
         assert (j2, j3) == EXPECTED_JOINTS[kind]

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from tfpose import export, predict, skeleton
+from tfpose import data, predict, serving, skeleton
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
@@ -20,28 +19,23 @@ H36M16 = skeleton.H36M_16.joint_names
 
 
 @pytest.fixture(scope="session")
-def baseline_export(tmp_path_factory):
-    """A tiny baseline on human36m/sh (16 -> 17), exported. Same directory as
-    tests/test_export.py's fixture, so a session running both trains once."""
-    root = tmp_path_factory.getbasetemp() / "tfpose_exports"
-    model_dir, export_dir = root / "baseline", root / "baseline" / "export"
-    if not (export_dir / export.METADATA_FILE).is_file():
-        shutil.rmtree(model_dir, ignore_errors=True)
-        export.make_synthetic_model_dir(str(model_dir), "baseline", "human36m/sh", width=64,
-                                        num_frames=256, batch_size=64)
-        export.export_model_dir(str(model_dir), str(export_dir))
-    return export_dir
+def baseline_export(synthetic_export):
+    """A tiny baseline on human36m/sh (16 -> 17), exported (tests/conftest.py;
+    the same directory as the other test modules', so a session trains once)."""
+    return synthetic_export("baseline", "human36m/sh")[1]
 
 
 @pytest.fixture(scope="session")
-def predictor(baseline_export):
-    return export.load_predictor(str(baseline_export))
+def lifter(baseline_export):
+    """The export's SavedModel, loaded directly: the answer ``tfpose.predict``
+    must reproduce from a file."""
+    return serving.load(str(baseline_export))
 
 
 @pytest.fixture
 def keypoints():
     """8 frames of 16 joints in the model's (h36m16) order, pixels."""
-    return export.synthetic_frames(8, "human36m/sh", seed=5).pose_2d
+    return data.synthetic_frames(8, "human36m/sh", seed=5).pose_2d
 
 
 def _lift(baseline_export, tmp_path, name, data, output="out.npz", **kwargs):
@@ -75,9 +69,9 @@ def _read_output(path: pathlib.Path):
 
 @pytest.mark.parametrize("in_ext", [".npz", ".npy", ".json", ".csv"])
 @pytest.mark.parametrize("out_ext", [".npz", ".json"])
-def test_round_trip(baseline_export, predictor, keypoints, tmp_path, in_ext, out_ext):
+def test_round_trip(baseline_export, lifter, keypoints, tmp_path, in_ext, out_ext):
     result = _lift(baseline_export, tmp_path, "kp" + in_ext, keypoints, output="out" + out_ext)
-    expected = predictor.predict(keypoints)
+    expected = lifter.lift(keypoints)
     out = _read_output(tmp_path / ("out" + out_ext))
     got = np.asarray(out["keypoints_3d"], np.float32)
     assert got.shape == (8, 17, 3)
@@ -91,8 +85,8 @@ def test_round_trip(baseline_export, predictor, keypoints, tmp_path, in_ext, out
     assert result["num_frames"] == 8 and result["plot"] is None
 
 
-def test_other_input_shapes_of_each_format(baseline_export, predictor, keypoints, tmp_path):
-    expected = predictor.predict(keypoints)
+def test_other_input_shapes_of_each_format(baseline_export, lifter, keypoints, tmp_path):
+    expected = lifter.lift(keypoints)
     # npz: the only array, whatever its name.
     np.savez(tmp_path / "single.npz", detections=keypoints)
     res = predict.run(str(baseline_export), str(tmp_path / "single.npz"), str(tmp_path / "a.npz"))
@@ -113,13 +107,13 @@ def test_other_input_shapes_of_each_format(baseline_export, predictor, keypoints
 # Layouts
 
 
-def test_sh16_layout_is_reordered(baseline_export, predictor, keypoints, tmp_path):
+def test_sh16_layout_is_reordered(baseline_export, lifter, keypoints, tmp_path):
     # The same detections in MPII (Stacked Hourglass) order.
     mpii = np.empty_like(keypoints)
     mpii[:, list(skeleton.MPII_TO_H36M16)] = keypoints
     np.testing.assert_array_equal(skeleton.mpii_to_h36m16(mpii), keypoints)
     res = _lift(baseline_export, tmp_path, "mpii.npz", mpii, layout="sh16")
-    manual = predictor.predict(skeleton.mpii_to_h36m16(mpii))
+    manual = lifter.lift(skeleton.mpii_to_h36m16(mpii))
     np.testing.assert_allclose(res["keypoints_3d"], manual, rtol=1e-5, atol=1e-3)
     out = _read_output(tmp_path / "out.npz")
     np.testing.assert_array_equal(out["keypoints_2d"], keypoints)
@@ -128,7 +122,7 @@ def test_sh16_layout_is_reordered(baseline_export, predictor, keypoints, tmp_pat
     assert np.max(np.abs(res_raw["keypoints_3d"] - manual)) > 1.0
 
 
-def test_coco17_layout_maps_then_selects_the_model_joints(baseline_export, predictor,
+def test_coco17_layout_maps_then_selects_the_model_joints(baseline_export, lifter,
                                                          tmp_path):
     rng = np.random.default_rng(0)
     coco = (rng.normal(0, 80, (5, 17, 2)) + [480, 520]).astype(np.float32)
@@ -136,7 +130,7 @@ def test_coco17_layout_maps_then_selects_the_model_joints(baseline_export, predi
     h36m17 = skeleton.coco_to_h36m17(coco)
     keep = [i for i, n in enumerate(skeleton.H36M_JOINTS_17) if n != "Neck/Nose"]
     manual_input = h36m17[:, keep]
-    np.testing.assert_allclose(res["keypoints_3d"], predictor.predict(manual_input),
+    np.testing.assert_allclose(res["keypoints_3d"], lifter.lift(manual_input),
                                rtol=1e-5, atol=1e-3)
     out = _read_output(tmp_path / "o.json")
     np.testing.assert_allclose(np.asarray(out["keypoints_2d"]), manual_input, rtol=1e-6)
@@ -145,11 +139,11 @@ def test_coco17_layout_maps_then_selects_the_model_joints(baseline_export, predi
                                (coco[:, 11] + coco[:, 12]) / 2, rtol=1e-6)
 
 
-def test_h36m17_layout_drops_the_joint_sh_lacks(baseline_export, predictor, keypoints,
+def test_h36m17_layout_drops_the_joint_sh_lacks(baseline_export, lifter, keypoints,
                                                 tmp_path):
     full = np.insert(keypoints, 9, 123.0, axis=1)  # add Neck/Nose at its H36M-17 slot
     res = _lift(baseline_export, tmp_path, "h17.npz", full, layout="h36m17")
-    np.testing.assert_allclose(res["keypoints_3d"], predictor.predict(keypoints), rtol=1e-5,
+    np.testing.assert_allclose(res["keypoints_3d"], lifter.lift(keypoints), rtol=1e-5,
                                atol=1e-3)
 
 
@@ -166,14 +160,14 @@ def test_plot_writes_a_png(baseline_export, keypoints, tmp_path):
     assert img.shape[0] > img.shape[1]  # three rows of (2D | 3D)
 
 
-def test_allow_nan_gives_nan_poses(baseline_export, predictor, keypoints, tmp_path):
+def test_allow_nan_gives_nan_poses(baseline_export, lifter, keypoints, tmp_path):
     bad = keypoints.copy()
     bad[3, 2] = np.nan
     res = _lift(baseline_export, tmp_path, "nan.json", bad, allow_nan=True, output="o.json",
                 plot=str(tmp_path / "p.png"))
     assert np.isnan(res["keypoints_3d"][3]).all()
     good = [0, 1, 2, 4, 5, 6, 7]
-    np.testing.assert_allclose(res["keypoints_3d"][good], predictor.predict(keypoints)[good],
+    np.testing.assert_allclose(res["keypoints_3d"][good], lifter.lift(keypoints)[good],
                                rtol=1e-5, atol=1e-3)
     out = json.loads((tmp_path / "o.json").read_text())  # strict JSON: null, not NaN
     assert out["keypoints_3d"][3][0] == [None, None, None]
@@ -249,9 +243,9 @@ def test_missing_file_and_bad_model(baseline_export, keypoints, tmp_path):
         predict.run(str(tmp_path), str(tmp_path / "kp.npz"), str(tmp_path / "o.npz"))
 
 
-def test_tflite_backend(baseline_export, predictor, keypoints, tmp_path):
+def test_tflite_backend(baseline_export, lifter, keypoints, tmp_path):
     res = _lift(baseline_export, tmp_path, "kp.npz", keypoints, backend="tflite")
-    np.testing.assert_allclose(res["keypoints_3d"], predictor.predict(keypoints), rtol=1e-4,
+    np.testing.assert_allclose(res["keypoints_3d"], lifter.lift(keypoints), rtol=1e-4,
                                atol=1e-2)
 
 
@@ -264,7 +258,7 @@ def _cli(*args):
                           env=ENV, capture_output=True, text=True, timeout=300)
 
 
-def test_cli_lifts_and_plots(baseline_export, predictor, keypoints, tmp_path):
+def test_cli_lifts_and_plots(baseline_export, lifter, keypoints, tmp_path):
     mpii = np.empty_like(keypoints)
     mpii[:, list(skeleton.MPII_TO_H36M16)] = keypoints
     np.savetxt(tmp_path / "kp.csv", mpii.reshape(8, -1), delimiter=",")
@@ -274,7 +268,7 @@ def test_cli_lifts_and_plots(baseline_export, predictor, keypoints, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "lifted 8 frames (mm)" in proc.stdout
     out = json.loads((tmp_path / "out.json").read_text())
-    np.testing.assert_allclose(np.asarray(out["keypoints_3d"]), predictor.predict(keypoints),
+    np.testing.assert_allclose(np.asarray(out["keypoints_3d"]), lifter.lift(keypoints),
                                rtol=1e-4, atol=1e-2)
     assert (tmp_path / "fig.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -295,3 +289,21 @@ def test_cli_bad_input_exits_nonzero_without_traceback(baseline_export, tmp_path
     assert f"{path}: {expected}" in proc.stderr, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "out.npz").exists()
+
+
+def test_predict_imports_no_training_code(baseline_export, keypoints, tmp_path):
+    """A fresh interpreter lifting a file with tfpose.predict never loads the
+    training side of tfpose (models, losses, optimizers, data pipeline)."""
+    np.savez(tmp_path / "kp.npz", keypoints=keypoints)
+    script = (f"import json, sys\nfrom tfpose import predict\n"
+              f"predict.run(r'{baseline_export}', r'{tmp_path / 'kp.npz'}', "
+              f"r'{tmp_path / 'out.npz'}', backend='tflite')\n"
+              f"print(json.dumps(sorted(m for m in sys.modules if m.startswith('tfpose'))))")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=ENV,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "tfpose.serving" in loaded and (tmp_path / "out.npz").is_file()
+    assert not [m for m in loaded if m.startswith(("tfpose.training", "tfpose.data",
+                                                   "tfpose.losses", "tfpose.optimizers",
+                                                   "tfpose.models", "tfpose.export"))], loaded

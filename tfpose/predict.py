@@ -316,21 +316,22 @@ def run(model: str, input: str, output: str, layout: str = "model",  # noqa: A00
         raise PredictError(f"{input}: expected keypoints of shape [frames, joints, 2], got "
                            f"shape {list(keypoints.shape)}")
 
-    from tfpose import export
+    # TensorFlow is imported only now, once the input file has been read.
+    from tfpose import serving
 
     try:
-        predictor = export.load_predictor(model, backend=backend)
+        lifter = serving.load(model, backend=backend)
     except ValueError as e:
         raise PredictError(f"--model={model}: {e}") from None
-    meta = predictor.metadata
+    meta = lifter.metadata
     pose_2d = map_layout(keypoints, layout, meta["joint_names_2d"], input)
     try:
-        export.check_pose_2d(pose_2d, len(meta["joint_names_2d"]),
-                             "propagate" if allow_nan else "raise", name="input")
+        serving.check_pose_2d(pose_2d, lifter.num_joints_2d,
+                              "propagate" if allow_nan else "raise", name="input")
     except ValueError as e:
         hint = "; pass --allow_nan to get NaN poses for them" if "NaN" in str(e) else ""
         raise PredictError(f"{input}: {e}{hint}") from None
-    pose_3d = predictor.predict(pose_2d, batch_size=batch_size)
+    pose_3d = lifter.lift(pose_2d, batch_size=batch_size)
     write_output(output, pose_3d, pose_2d, meta)
     plotted = save_plot(plot, pose_2d, pose_3d, meta, plot_frames) if plot else None
     return {"num_frames": int(len(pose_3d)), "output": output, "plot": plotted,
@@ -349,7 +350,7 @@ def _define_flags():
     flags.DEFINE_bool("allow_nan", False, "Frames with NaN keypoints give NaN poses instead "
                       "of an error.")
     flags.DEFINE_string("backend", "saved_model", "Runtime of the export: one of "
-                        "tfpose.export.BACKENDS (saved_model, saved_model_xla, tflite, ...).")
+                        "tfpose.serving.BACKENDS (saved_model, saved_model_xla, tflite, ...).")
 
 
 def main(argv: List[str]):
@@ -365,7 +366,7 @@ def main(argv: List[str]):
         result = run(FLAGS.model, FLAGS.input, FLAGS.output, layout=FLAGS.layout,
                      plot=FLAGS.plot, plot_frames=FLAGS.plot_frames, allow_nan=FLAGS.allow_nan,
                      backend=FLAGS.backend)
-    except (ValueError, OSError) as e:  # PredictError, ExportError, unwritable output
+    except (ValueError, OSError) as e:  # PredictError, serving.ExportError, unwritable output
         sys.exit(f"tfpose.predict: error: {e}")
     print(f"lifted {result['num_frames']} frames ({result['units']}) -> {result['output']}"
           + (f"; plot {result['plot']}" if result["plot"] else ""))

@@ -1,0 +1,300 @@
+"""Load a tfpose export and lift 2D keypoints to 3D with it.
+
+The reading half of the export contract that ``tfpose.export`` writes::
+
+    export_dir/
+      saved_model/        signature "serving_default" (and "serving_xla"):
+                            keypoints_2d float32 [batch, J2, 2] pixels
+                            -> keypoints_3d float32 [batch, J3, 3]
+      model.tflite        the same graph, float32
+      model_fp16.tflite   float16 weights
+      model_int8.tflite   dynamic-range int8
+      metadata.json       joint names, units, files, provenance, checks
+
+Usage::
+
+    from tfpose import serving
+    lifter = serving.load("runs/asn_sh/export")        # or backend="tflite_int8", ...
+    lifter.units, lifter.num_joints_2d, lifter.metadata["joint_names_3d"]
+    pose_3d = lifter.lift(pose_2d)                      # [N, J2, 2] px -> [N, J3, 3]
+
+This module needs TensorFlow and NumPy only: it imports none of tfpose's
+training code (models, losses, optimizers, data pipeline), so a process that
+only serves starts quickly and cannot be broken by training-side changes.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import os
+import warnings
+from typing import Callable, Dict, Optional
+
+import numpy as np
+import tensorflow as tf
+
+# The export contract, shared with tfpose.export (which writes it).
+SIGNATURE_KEY = "serving_default"
+# The same graph compiled with XLA over the same variables; TF Serving runs it
+# only with --xla_cpu_compilation_enabled, so it is not the default.
+XLA_SIGNATURE_KEY = "serving_xla"
+INPUT_NAME = "keypoints_2d"
+OUTPUT_NAME = "keypoints_3d"
+SAVED_MODEL_DIR = "saved_model"
+TFLITE_FILE = "model.tflite"
+TFLITE_FP16_FILE = "model_fp16.tflite"
+TFLITE_INT8_FILE = "model_int8.tflite"
+METADATA_FILE = "metadata.json"
+# metadata.json's layout; exports without the field are version 1.
+FORMAT_VERSION = 1
+BACKENDS = ("saved_model", "saved_model_xla", "tflite", "tflite_fp16", "tflite_int8")
+TFLITE_FILES = {"tflite": TFLITE_FILE, "tflite_fp16": TFLITE_FP16_FILE,
+                "tflite_int8": TFLITE_INT8_FILE}
+NAN_POLICIES = ("propagate", "raise")
+REQUIRED_METADATA = ("model_kind", "dataset", "joint_names_2d", "joint_names_3d", "units")
+
+
+class ExportError(ValueError):
+    """The export cannot be made or read (bad directory, failed check, bad file)."""
+
+
+# --------------------------------------------------------------------------
+# Finding and reading an export
+
+
+def resolve_export_dir(path: str) -> str:
+    """The export directory that ``path`` names: the directory itself or its
+    ``saved_model/``. This is the one place that turns what a caller passed
+    to :func:`load` into a directory (names of shipped models go here too)."""
+    path = os.path.abspath(os.fspath(path))
+    if os.path.isfile(os.path.join(path, METADATA_FILE)):
+        return path
+    if os.path.basename(path) == SAVED_MODEL_DIR and os.path.isfile(
+            os.path.join(os.path.dirname(path), METADATA_FILE)):
+        return os.path.dirname(path)
+    if not os.path.exists(path):
+        raise ExportError(f"{path} does not exist (expected a tfpose export directory)")
+    raise ExportError(f"{path} is not a tfpose export directory: no {METADATA_FILE} "
+                      f"(make one with python -m tfpose.export --model_dir=... --out=...)")
+
+
+def read_metadata(path: str) -> Dict:
+    """``metadata.json`` of an export (``path``: the directory or its ``saved_model/``)."""
+    meta_path = os.path.join(resolve_export_dir(path), METADATA_FILE)
+    with open(meta_path) as f:
+        try:
+            meta = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ExportError(f"{meta_path} is not valid JSON: {e}") from None
+    if not isinstance(meta, dict):
+        raise ExportError(f"{meta_path} must hold a JSON object, got {type(meta).__name__}")
+    missing = [k for k in REQUIRED_METADATA if k not in meta]
+    if missing:
+        raise ExportError(f"{meta_path} lacks {', '.join(missing)}")
+    version = meta.get("format_version", 1)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ExportError(f"{meta_path} has format_version {version!r}; this tfpose reads "
+                          f"versions up to {FORMAT_VERSION} (upgrade tfpose)")
+    return meta
+
+
+def check_pose_2d(pose_2d, num_joints: int, nan_policy: str = "propagate",
+                  name: str = "pose_2d") -> np.ndarray:
+    """``pose_2d`` as float32 [N, num_joints, 2], or a ValueError saying what is wrong.
+
+    ``nan_policy``: ``"propagate"`` (non-finite poses give NaN outputs, like
+    the serving signature) or ``"raise"``.
+    """
+    if nan_policy not in NAN_POLICIES:
+        raise ValueError(f"nan_policy must be 'propagate' or 'raise', got {nan_policy!r}")
+    try:
+        arr = np.asarray(pose_2d, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{name} is not a numeric array: {e}") from None
+    if arr.ndim != 3 or arr.shape[1:] != (num_joints, 2):
+        raise ValueError(f"{name} must have shape [frames, {num_joints}, 2] (the model's "
+                         f"{num_joints} input joints, x and y in pixels), got shape "
+                         f"{list(arr.shape)}")
+    if nan_policy == "raise":
+        bad = ~np.isfinite(arr).all(axis=(1, 2))
+        if bad.any():
+            idx = np.flatnonzero(bad)
+            shown = ", ".join(map(str, idx[:10])) + (" ..." if len(idx) > 10 else "")
+            raise ValueError(f"{name} has NaN or infinite keypoints in {len(idx)} of "
+                             f"{len(arr)} frames (frames {shown})")
+    return arr
+
+
+# --------------------------------------------------------------------------
+# Lifters: one per runtime, the same checks and batching for all
+
+
+class Lifter(abc.ABC):
+    """A loaded export: ``.metadata`` and ``.lift(pose_2d) -> pose_3d``.
+
+    Subclasses supply :meth:`run`, one unchecked call of the exported graph;
+    input checks and batching live here so every runtime behaves alike.
+    """
+
+    backend: str = ""
+    default_batch_size: int = 4096
+
+    def __init__(self, export_dir: str, metadata: Dict):
+        self.export_dir = export_dir
+        self.metadata = metadata
+
+    @property
+    def num_joints_2d(self) -> int:
+        return len(self.metadata["joint_names_2d"])
+
+    @property
+    def num_joints_3d(self) -> int:
+        return len(self.metadata["joint_names_3d"])
+
+    @property
+    def units(self) -> str:
+        """``"mm"``, or ``"normalized"`` (RepGAN: mean joint-to-root distance 1)."""
+        return self.metadata["units"]
+
+    @abc.abstractmethod
+    def run(self, pose_2d: np.ndarray) -> np.ndarray:
+        """One unchecked call of the graph: float32 [N >= 1, J2, 2] -> [N, J3, 3]."""
+
+    def lift(self, keypoints_2d, batch_size: Optional[int] = None,
+             nan_policy: str = "propagate") -> np.ndarray:
+        """[N, J2, 2] pixels -> [N, J3, 3] root-relative camera-frame 3D in ``units``.
+
+        Runs in batches of ``batch_size`` (default: the runtime's own). A pose
+        with a NaN or infinite keypoint gives an all-NaN output pose
+        (``nan_policy="propagate"``) or a ValueError (``"raise"``); a wrong
+        rank or joint count is a ValueError naming the expected shape.
+        """
+        arr = check_pose_2d(keypoints_2d, self.num_joints_2d, nan_policy, name="keypoints_2d")
+        return run_in_batches(self.run, arr, batch_size or self.default_batch_size,
+                              self.num_joints_3d)
+
+    __call__ = lift
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.export_dir!r}, {self.metadata['model_kind']} on "
+                f"{self.metadata['dataset']}, {self.num_joints_2d} -> {self.num_joints_3d} "
+                f"joints, {self.units})")
+
+
+def run_in_batches(run: Callable[[np.ndarray], np.ndarray], pose_2d: np.ndarray,
+                   batch_size: int, num_joints_3d: int) -> np.ndarray:
+    """``run`` over consecutive slices of at most ``batch_size`` poses, joined.
+    An empty input gives ``[0, J3, 3]`` without a call (TFLite cannot
+    allocate an empty tensor)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if len(pose_2d) == 0:
+        return np.zeros((0, num_joints_3d, 3), np.float32)
+    if len(pose_2d) <= batch_size:
+        return run(pose_2d)
+    return np.concatenate([run(pose_2d[i:i + batch_size])
+                           for i in range(0, len(pose_2d), batch_size)])
+
+
+def _check_joints(where: str, what: str, got: Optional[int], expected: int) -> None:
+    if got is not None and got > 0 and got != expected:
+        raise ExportError(f"{where}: {what} has {got} joints but {METADATA_FILE} lists "
+                          f"{expected}; the export is inconsistent")
+
+
+class SavedModelLifter(Lifter):
+    """The export's SavedModel, through ``signature`` (``"serving_default"``
+    or the XLA-compiled ``"serving_xla"``)."""
+
+    def __init__(self, export_dir: str, metadata: Dict, signature: str = SIGNATURE_KEY):
+        super().__init__(export_dir, metadata)
+        self.backend = "saved_model_xla" if signature == XLA_SIGNATURE_KEY else "saved_model"
+        path = os.path.join(export_dir, metadata.get("files", {}).get("saved_model",
+                                                                      SAVED_MODEL_DIR))
+        try:
+            loaded = tf.saved_model.load(path)
+        except (OSError, ValueError, tf.errors.OpError) as e:
+            raise ExportError(f"cannot load the SavedModel in {path}: {e}") from None
+        if signature not in loaded.signatures:
+            raise ExportError(f"{path} has no {signature!r} signature (has: "
+                              f"{', '.join(loaded.signatures) or 'none'})")
+        self._loaded = loaded  # keeps the variables the signature reads alive
+        self._fn = loaded.signatures[signature]
+        spec = self._fn.structured_input_signature[1].get(INPUT_NAME)
+        if spec is None:
+            raise ExportError(f"{path}: signature {signature!r} has no input {INPUT_NAME!r}")
+        _check_joints(path, f"signature {signature!r}", spec.shape[1], self.num_joints_2d)
+
+    def run(self, pose_2d: np.ndarray) -> np.ndarray:
+        return self._fn(**{INPUT_NAME: tf.constant(pose_2d, tf.float32)})[OUTPUT_NAME].numpy()
+
+
+class TFLiteLifter(Lifter):
+    """One ``.tflite`` file of the export under ``tf.lite.Interpreter``; the
+    input tensor is resized whenever the batch size changes."""
+
+    default_batch_size = 1024
+
+    def __init__(self, tflite_path: str, metadata: Dict, num_threads: Optional[int] = None,
+                 backend: str = "tflite"):
+        super().__init__(os.path.dirname(os.path.abspath(tflite_path)), metadata)
+        self.backend = backend
+        self.path = tflite_path
+        try:
+            with warnings.catch_warnings():  # tf.lite.Interpreter's deprecation notice
+                warnings.simplefilter("ignore")
+                self._interp = tf.lite.Interpreter(model_path=tflite_path,
+                                                   num_threads=num_threads)
+        except (ValueError, RuntimeError) as e:
+            raise ExportError(f"cannot load {tflite_path}: {e}") from None
+        inp = self._interp.get_input_details()
+        out = self._interp.get_output_details()
+        if len(inp) != 1 or len(out) != 1:
+            raise ExportError(f"{tflite_path}: expected one input and one output, got "
+                              f"{len(inp)} and {len(out)}")
+        _check_joints(tflite_path, "the input", int(inp[0]["shape_signature"][1]),
+                      self.num_joints_2d)
+        _check_joints(tflite_path, "the output", int(out[0]["shape_signature"][1]),
+                      self.num_joints_3d)
+        self._in, self._out = inp[0]["index"], out[0]["index"]
+        self._batch = None
+
+    def run(self, pose_2d: np.ndarray) -> np.ndarray:
+        pose_2d = np.ascontiguousarray(pose_2d, np.float32)
+        if len(pose_2d) != self._batch:
+            self._interp.resize_tensor_input(self._in, list(pose_2d.shape))
+            self._interp.allocate_tensors()
+            self._batch = len(pose_2d)
+        self._interp.set_tensor(self._in, pose_2d)
+        self._interp.invoke()
+        return self._interp.get_tensor(self._out).copy()
+
+
+# --------------------------------------------------------------------------
+# Entry point
+
+
+def load(path: str, backend: str = "saved_model", num_threads: Optional[int] = None) -> Lifter:
+    """Load the export in ``path`` (the directory, or its ``saved_model/``).
+
+    ``backend``: ``"saved_model"`` (default), ``"saved_model_xla"`` (its XLA
+    signature), ``"tflite"``, ``"tflite_fp16"`` or ``"tflite_int8"``.
+    ``num_threads``: threads of the TFLite interpreter (default: TFLite's);
+    the SavedModel backends use TensorFlow's thread pools.
+    Returns a :class:`Lifter`; bad paths and files raise :class:`ExportError`.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    export_dir = resolve_export_dir(path)
+    metadata = read_metadata(export_dir)
+    if backend == "saved_model":
+        return SavedModelLifter(export_dir, metadata)
+    if backend == "saved_model_xla":
+        return SavedModelLifter(export_dir, metadata, XLA_SIGNATURE_KEY)
+    name = metadata.get("files", {}).get(backend, TFLITE_FILES[backend])
+    tflite_path = os.path.join(export_dir, name)
+    if not os.path.isfile(tflite_path):
+        raise ExportError(f"{export_dir} has no {name} (exported without it: see "
+                          f"python -m tfpose.export --float16/--int8)")
+    return TFLiteLifter(tflite_path, metadata, num_threads, backend)
