@@ -9,11 +9,20 @@ Measures, on whatever device is present:
   layers, and the machine's dense matmul rate (2048x2048 float32 in TF), so
   the report can say which fraction of the machine's limit training reaches;
 * inference latency (batch 1) and throughput (batch 1024) of the Keras
-  model, the SavedModel signature and TFLite (see ``tfpose.export``);
+  model, the SavedModel signatures and the TFLite files of an export
+  (:func:`benchmark`);
 * TFDS build time and ``tf.data`` pipeline throughput (frames/s) for
   ``human36m/sh`` when the real data is at hand.
 
 ``--quick`` shrinks every measurement so a test can run the whole report.
+
+``--export_dir`` times one export instead and prints Markdown tables
+(docs/SERVING.md)::
+
+    python -m tfpose.bench --export_dir=runs/asn_sh/export [--model_dir=runs/asn_sh]
+    # a full-width baseline trained on synthetic poses, exported, timed:
+    python -m tfpose.bench --export_dir=/tmp/b/export --model_dir=/tmp/b/model \\
+        --synthetic_model --num_threads=2
 """
 
 from __future__ import annotations
@@ -21,9 +30,11 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
+import sys
 import tempfile
 import time
-from typing import Dict, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -32,7 +43,10 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
 from tfpose import data as data_lib  # noqa: E402
-from tfpose import export, normalization, training  # noqa: E402
+from tfpose import export, normalization, serving, training  # noqa: E402
+from tfpose import skeleton as skeleton_lib  # noqa: E402
+from tfpose.config import ExperimentConfig  # noqa: E402
+from tfpose.models import registry  # noqa: E402
 
 
 def matmul_gflops(n: int = 2048, seconds: float = 2.0, dtype=tf.float32,
@@ -72,7 +86,7 @@ def train_flops_per_sample(task: training.Task) -> float:
     inputs, with a second-order backward pass for the gradient penalty:
     counted as 9 critic passes (an estimate; the report says so).
     """
-    if task.config.model == "repgan":
+    if task.config.model.kind == "repgan":
         m = task.model
         return 2.0 * (3 * _dense_macs(m.generator) + 3 * _dense_macs(m.reprojector)
                       + 9 * _dense_macs(m.discriminator))
@@ -87,15 +101,20 @@ def training_throughput(model: str, batch_size: int, *, width: int = 1024,
 
     ``repeats`` timed windows of ``seconds`` each; the report gives their
     median (a shared VM moves single windows by +-10 %) and their range.
-    ``config_overrides`` go to ``TrainConfig`` (dropout, max_norm, fused_adam, ...)."""
-    frames = export.synthetic_frames(num_frames, "human36m/sh")
-    config = training.TrainConfig(model=model, dataset="human36m/sh", batch_size=batch_size,
-                                  width=width, steps_per_call=steps_per_call,
-                                  jit_compile=jit_compile, mixed_precision=mixed_precision,
-                                  val_stride=0, **config_overrides)
-    frames = frames.with_3d_joints_of(config.skeletons()[1])
+    ``config_overrides`` are further config fields by flag name (dropout,
+    max_norm, fused_adam, ...)."""
+    frames = data_lib.synthetic_frames(num_frames, "human36m/sh")
+    config = ExperimentConfig.from_flat(model=model, dataset="human36m/sh",
+                                        batch_size=batch_size, width=width,
+                                        steps_per_call=steps_per_call, jit_compile=jit_compile,
+                                        mixed_precision=mixed_precision, val_stride=0,
+                                        **config_overrides)
+    spec = registry.get(model)
+    skel_3d = spec.skeletons(config.data.dataset)[1]
+    frames = frames.with_3d_joints_of(skel_3d)
     strategy = tf.distribute.get_strategy()
-    norm = normalization.for_model(model, frames.pose_2d, frames.pose_3d)
+    norm = normalization.create(spec.normalizer, frames.pose_2d, frames.pose_3d,
+                                root=skeleton_lib.get(skel_3d).root)
     task = training.make_task(config, norm, strategy)
     columns, independent = task.columns(frames)
     fn = training.make_train_function(task, strategy, tf.Variable(-1, dtype=tf.int64))
@@ -135,9 +154,11 @@ def training_throughput(model: str, batch_size: int, *, width: int = 1024,
 def pipeline_throughput(frames: data_lib.Frames, batch_size: int = 1024,
                         seconds: float = 3.0) -> float:
     """Frames/s that the training input pipeline (gather + normalise) delivers."""
-    norm = normalization.for_model("baseline", frames.pose_2d, frames.pose_3d)
+    norm = normalization.create(registry.get("baseline").normalizer, frames.pose_2d,
+                                frames.pose_3d)
 
-    def transform(p2, p3):
+    def transform(p2, p3, seed):
+        del seed  # no augmentation: the pipeline's own cost
         return norm.normalize_2d(p2), norm.normalize_3d(p3)
 
     n, start, epoch = 0, time.perf_counter(), 0
@@ -168,6 +189,133 @@ def tfds_build(manual_dir: str, subjects=None) -> Dict:
         return {"subjects": subjects or "all", "build_s": build_s, "size_mb": size / 1e6,
                 "flatten_split": split, "flatten_s": load_s, "frames": len(frames),
                 "pipeline_frames_per_s": pipeline_throughput(frames)}
+
+
+# --------------------------------------------------------------------------
+# Inference: one export, every runtime
+
+
+def train_synthetic_model(model_dir: str, model: str = "baseline",
+                          dataset: str = "human36m/sh", width: int = 1024,
+                          num_frames: int = 256, batch_size: int = 64, seed: int = 0) -> str:
+    """Train ``model`` for one epoch on :func:`tfpose.data.synthetic_frames`
+    into ``model_dir``: real shapes and sizes, meaningless weights (timing only)."""
+    config = ExperimentConfig.from_flat(model=model, dataset=dataset, epochs=1,
+                                        batch_size=batch_size, width=width, val_stride=0,
+                                        seed=seed)
+    training.fit(config, model_dir,
+                 train_frames=data_lib.synthetic_frames(num_frames, dataset, seed),
+                 val_frames=None, measure_hardware=False)
+    return model_dir
+
+
+def _time_calls(fn: Callable[[], object], warmup: int, min_runs: int, min_seconds: float,
+                max_runs: int = 100_000) -> List[float]:
+    for _ in range(warmup):
+        fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_runs or (time.perf_counter() - start < min_seconds
+                                    and len(times) < max_runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def benchmark(export_dir: str, model_dir: Optional[str] = None,
+              batch_sizes: Sequence[int] = (1, 1024), warmup: int = 20, min_runs: int = 50,
+              min_seconds: float = 3.0, num_threads: Optional[int] = None) -> List[Dict]:
+    """Median latency of one call per runtime and batch size.
+
+    Runtimes: the Keras model under ``tf.function`` (normalisation included,
+    needs ``model_dir``; default: the export's source model directory, skipped
+    when it is gone), the SavedModel signatures (default and XLA) and the
+    TFLite files (float32, float16, int8), loaded with :func:`tfpose.serving.load`.
+    Each call includes feeding the input and fetching the output as NumPy.
+    Rows: ``{"runtime", "batch", "median_ms", "p10_ms", "p90_ms", "runs",
+    "poses_per_s"}``.
+    """
+    meta = serving.read_metadata(export_dir)
+    j2 = len(meta["joint_names_2d"])
+    runtimes = {}
+    model_dir = model_dir or meta.get("source_model_dir")
+    if model_dir and os.path.isdir(model_dir):
+        task = training.restore_task(model_dir)
+        fn = tf.function(export.serving_function(task), input_signature=[
+            tf.TensorSpec([None, j2, 2], tf.float32)], autograph=False)
+        runtimes["keras (tf.function)"] = (
+            lambda x: fn(tf.constant(x))[serving.OUTPUT_NAME].numpy())
+    runtimes["SavedModel signature"] = serving.load(export_dir).run
+    if meta.get("xla_signature_key"):
+        runtimes["SavedModel signature (XLA)"] = serving.load(export_dir, "saved_model_xla").run
+    for backend, label in (("tflite", "TFLite float32"), ("tflite_fp16", "TFLite float16"),
+                           ("tflite_int8", "TFLite int8 (dynamic range)")):
+        if backend in meta.get("files", {}):
+            runtimes[label] = serving.load(export_dir, backend, num_threads).run
+    rows = []
+    rng = np.random.default_rng(0)
+    for batch in batch_sizes:
+        x = (500 + 100 * rng.normal(size=(batch, j2, 2))).astype(np.float32)
+        for label, run in runtimes.items():
+            times = _time_calls(lambda: run(x), warmup, min_runs, min_seconds)
+            med = statistics.median(times)
+            q = np.percentile(times, [10, 90])
+            rows.append({"runtime": label, "batch": batch, "median_ms": 1e3 * med,
+                         "p10_ms": 1e3 * q[0], "p90_ms": 1e3 * q[1], "runs": len(times),
+                         "poses_per_s": batch / med})
+    return rows
+
+
+def file_sizes(export_dir: str) -> Dict[str, int]:
+    """Bytes of the export's TFLite files and of saved_model/ (recursive)."""
+    out = {}
+    for name in serving.TFLITE_FILES.values():
+        path = os.path.join(export_dir, name)
+        if os.path.isfile(path):
+            out[name] = os.path.getsize(path)
+    total = 0
+    for root, _, names in os.walk(os.path.join(export_dir, serving.SAVED_MODEL_DIR)):
+        total += sum(os.path.getsize(os.path.join(root, n)) for n in names)
+    out[serving.SAVED_MODEL_DIR + "/"] = total
+    return out
+
+
+def format_benchmark(rows: List[Dict], sizes: Dict[str, int]) -> str:
+    """:func:`benchmark` rows and :func:`file_sizes` as Markdown tables."""
+    lines = ["| runtime | batch | median latency (ms) | p10-p90 (ms) | poses/s | runs |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['runtime']} | {r['batch']} | {r['median_ms']:.3f} | "
+                     f"{r['p10_ms']:.3f}-{r['p90_ms']:.3f} | {r['poses_per_s']:,.0f} | {r['runs']} |")
+    lines += ["", "| file | size |", "|---|---:|"]
+    for name, size in sizes.items():
+        lines.append(f"| {name} | {size / 2**20:.2f} MiB ({size:,} bytes) |")
+    return "\n".join(lines)
+
+
+def export_report(export_dir: str, model_dir: Optional[str] = None,
+                  synthetic_model: bool = False, seconds: float = 3.0,
+                  num_threads: Optional[int] = None) -> str:
+    """The ``--export_dir`` mode: export ``model_dir`` into ``export_dir``
+    first when it holds no export (training a synthetic model into
+    ``model_dir`` first when asked and it has no checkpoint), then time it."""
+    if synthetic_model:
+        if not model_dir:
+            raise ValueError("--synthetic_model needs --model_dir (where to train it)")
+        if not os.path.isdir(os.path.join(model_dir, "ckpt")):
+            train_synthetic_model(model_dir)
+    if not os.path.isfile(os.path.join(export_dir, serving.METADATA_FILE)):
+        if not model_dir:
+            raise ValueError(f"{export_dir} holds no export ({serving.METADATA_FILE}); pass "
+                             f"--model_dir to export one there first")
+        export.export_model_dir(model_dir, export_dir)
+    rows = benchmark(export_dir, model_dir, min_seconds=seconds, num_threads=num_threads)
+    return format_benchmark(rows, file_sizes(export_dir))
+
+
+# --------------------------------------------------------------------------
+# The report
 
 
 def report(quick: bool = False, manual_dir: Optional[str] = None,
@@ -205,13 +353,12 @@ def report(quick: bool = False, manual_dir: Optional[str] = None,
                                                            / out["matmul_2048_bf16_gflops"])
                 out["training"].append(row)
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = export.make_synthetic_model_dir(os.path.join(tmp, "m"), width=width)
+        model_dir = train_synthetic_model(os.path.join(tmp, "m"), width=width)
         export_dir = export.export_model_dir(model_dir, os.path.join(tmp, "e"))
-        rows = export.benchmark(export_dir, model_dir, batch_sizes=(1, 1024),
-                                warmup=2 if quick else 20, min_runs=3 if quick else 50,
-                                min_seconds=0.2 if quick else 3.0,
-                                num_threads=os.cpu_count())
-        out["inference"] = {"width": width, "rows": rows, "sizes": export.file_sizes(export_dir)}
+        rows = benchmark(export_dir, model_dir, batch_sizes=(1, 1024),
+                         warmup=2 if quick else 20, min_runs=3 if quick else 50,
+                         min_seconds=0.2 if quick else 3.0, num_threads=os.cpu_count())
+        out["inference"] = {"width": width, "rows": rows, "sizes": file_sizes(export_dir)}
     if manual_dir and os.path.isdir(manual_dir):
         out["tfds"] = tfds_build(manual_dir, subjects=["S9"] if quick else None)
     return out
@@ -222,11 +369,31 @@ def _define_flags():
     flags.DEFINE_string("out", None, "Write the JSON report here too.")
     flags.DEFINE_string("manual_dir", None, "Human3.6M raw data for the TFDS/pipeline timing "
                         "(default: $TFPOSE_H36M_DIR).")
-    flags.DEFINE_float("seconds", None, "Timed seconds per training measurement.")
+    flags.DEFINE_float("seconds", None, "Timed seconds per training measurement; with "
+                       "--export_dir, per runtime and batch size (default 3).")
+    flags.DEFINE_string("export_dir", None, "Time this export (every runtime, batch 1 and "
+                        "1024) instead of the full report; made first from --model_dir when "
+                        "it holds no export.")
+    flags.DEFINE_string("model_dir", None, "With --export_dir: the trained model (for the "
+                        "keras row, and to export when --export_dir is empty; default: the "
+                        "export's source model directory).")
+    flags.DEFINE_bool("synthetic_model", False, "With --export_dir: train a full-width "
+                      "baseline on synthetic poses into --model_dir first when it has no "
+                      "checkpoint (timing only).")
+    flags.DEFINE_integer("num_threads", None, "TFLite interpreter threads with --export_dir "
+                         "(default: TFLite's).")
 
 
 def main(argv):
     del argv
+    FLAGS = flags.FLAGS
+    if FLAGS.export_dir:
+        try:
+            print(export_report(FLAGS.export_dir, FLAGS.model_dir, FLAGS.synthetic_model,
+                                FLAGS.seconds or 3.0, FLAGS.num_threads))
+        except (ValueError, training.TrainingError, OSError) as e:
+            sys.exit(f"tfpose.bench: error: {e}")
+        return
     manual = flags.FLAGS.manual_dir or os.environ.get("TFPOSE_H36M_DIR")
     result = report(flags.FLAGS.quick, manual, flags.FLAGS.seconds)
     text = json.dumps(result, indent=1)
