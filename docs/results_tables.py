@@ -16,9 +16,7 @@ from the tables of the two papers (../shared/papers).
 import json
 import sys
 
-ACTIONS = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Photo", "Posing",
-           "Purchases", "Sitting", "SittingDown", "Smoking", "Waiting", "WalkDog", "Walking",
-           "WalkTogether")
+from tfpose.actions import H36M_ACTIONS as ACTIONS
 SHORT = ("Direct", "Discuss", "Eat", "Greet", "Phone", "Photo", "Pose", "Purch", "Sit",
          "SitD", "Smoke", "Wait", "WalkD", "Walk", "WalkT")
 
@@ -98,9 +96,9 @@ def bars(out, paths):
         with open(path) as f:
             r = json.load(f)
         names = list(r["per_joint"])
-        skel = next(s for s in skeleton.SKELETONS.values() if list(s.joint_names) == names)
-        label = f"{r['model']}" + (f" {r['train_config'].get('asn_variant')}"
-                                   if r["model"] == "asn" else "")
+        skel = skeleton.by_joint_names(names)
+        variant = _variant(r)
+        label = r["model"] + (f" {variant}" if variant != "basic" else "")
         errors[label] = [r["per_joint"][n] for n in names]
     visualize.save_per_joint_bars(out, errors, skel, title="Per-joint error, protocol #1 (mm)")
     print(f"wrote {out}")
@@ -111,12 +109,26 @@ PAPER_ABLATION = {"basic": 67.48, "basic+ref": 68.66, "basic+ref+AM*": 66.78,
                   "basic+ref+AM": 66.15, "basic+ref+AM+REM": 65.51}
 
 
+def _variant(result) -> str:
+    """The ASN Table 2 row of a run: its model's ``variant`` argument; Martinez's network
+    (the baseline, which has none) is the "basic" row."""
+    from tfpose.config import ExperimentConfig
+    from tfpose.models import registry
+
+    cfg = result["train_config"]
+    if not isinstance(cfg.get("model"), dict):  # results files written before config parts
+        cfg = ExperimentConfig.from_flat(**{k: v for k, v in cfg.items()
+                                            if k in ("asn_variant", "width")}).to_dict()
+    model = ExperimentConfig.from_dict(cfg).model
+    return registry.get(result["model"]).kwargs(model).get("variant", "basic")
+
+
 def ablation(paths):
     """ASN Table 2: one row per variant (the baseline run is the "basic" row)."""
     ours = {}
     for path in paths:
         r = _load(path)
-        variant = "basic" if r["model"] == "baseline" else r["train_config"]["asn_variant"]
+        variant = _variant(r)
         ours[variant] = (path.rsplit("/", 1)[-1], r)
     print("| variant | paper protocol #1 | ours protocol #1 | ours protocol #2 | hard joints "
           "| other joints | limb bone RMSE |")

@@ -7,9 +7,7 @@ import pytest
 
 from conftest import REPO_ROOT
 
-ACTIONS = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Photo", "Posing",
-           "Purchases", "Sitting", "SittingDown", "Smoking", "Waiting", "WalkDog", "Walking",
-           "WalkTogether")
+from tfpose.actions import H36M_ACTIONS as ACTIONS
 
 
 @pytest.fixture(scope="module")
