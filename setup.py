@@ -24,11 +24,15 @@ setup(
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.16"],
         "test": ["pytest>=7.4"],
+        "video": ["imageio-ffmpeg>=0.4"],  # MP4 animations (GIF needs nothing extra)
     },
     entry_points={
         "console_scripts": [
             "tfpose-train=train:run",
             "tfpose-evaluate=evaluate:run",
+            "tfpose-export=tfpose.export:run",
+            "tfpose-predict=tfpose.predict:run",
+            "tfpose-bench=tfpose.bench:run",
         ],
     },
 )
