@@ -276,7 +276,9 @@ def test_mirrored_strategy_matches_single_device(tmp_path, model):
     assert out["mirrored_replicas"] == 2 and out["default_replicas"] == 1
     a, b = np.array(out["default"]), np.array(out["mirrored"])
     scale = np.abs(a).mean()
-    assert np.abs(a - b).max() < 1e-3 * max(scale, 1.0), np.abs(a - b).max()
+    # The GAN's coupled optimisers amplify the rounding of cross-replica sums.
+    tolerance = 3e-3 if model == "repgan" else 1e-3
+    assert np.abs(a - b).max() < tolerance * max(scale, 1.0), np.abs(a - b).max()
 
 
 @pytest.mark.parametrize("model", ["baseline", "repgan"])
@@ -286,20 +288,26 @@ def test_speed_switches_keep_the_numerics(tmp_path, frames_sh, frames_gt, model)
     dataset = "human36m/gt" if model == "repgan" else "human36m/sh"
     frames = frames_gt if model == "repgan" else frames_sh
     results = {}
-    for name, kw in {"plain": dict(steps_per_call=1), "multi": dict(steps_per_call=7),
-                     "xla": dict(steps_per_call=7, jit_compile=True)}.items():
-        cfg = _config(model=model, dataset=dataset, seed=5, dropout=0.0, checkpoint_every=21,
+    runs = {"plain": dict(steps_per_call=1), "multi": dict(steps_per_call=7),
+            "xla": dict(steps_per_call=7, jit_compile=True),
+            "one_step_less": dict(steps_per_call=1, max_steps=20)}
+    for name, kw in runs.items():
+        max_steps = kw.pop("max_steps", 21)
+        cfg = _config(model=model, dataset=dataset, seed=5, dropout=0.0, checkpoint_every=1,
                       **kw)
-        _fit(cfg, tmp_path / name, frames, max_steps=21)
+        _fit(cfg, tmp_path / name, frames, max_steps=max_steps)
         results[name] = training.predict(training.restore_task(str(tmp_path / name)),
                                          frames.pose_2d[:64])
     scale = np.abs(results["plain"]).mean()
     # A regression stays equal to float rounding; the GAN's three coupled
     # optimisers (Adam with beta1 = 0) amplify rounding differences of the
-    # loop's graph, so it gets a looser (still 0.3 %) bound.
-    tight = 1e-5 if model == "baseline" else 3e-3
+    # loop's graph, so it gets a looser bound -- still below what one step
+    # more or less changes.
+    tight, loose = (1e-5, 3e-3) if model == "baseline" else (1e-2, 1e-2)
     np.testing.assert_allclose(results["multi"], results["plain"], atol=tight * scale)
-    np.testing.assert_allclose(results["xla"], results["plain"], atol=3e-3 * scale)
+    np.testing.assert_allclose(results["xla"], results["plain"], atol=loose * scale)
+    worst = max(np.abs(results[k] - results["plain"]).max() for k in ("multi", "xla"))
+    assert np.abs(results["one_step_less"] - results["plain"]).max() > 2 * worst
 
 
 @pytest.mark.parametrize("model", ["baseline", "asn", "repgan"])
