@@ -31,7 +31,7 @@ setup(
             "tfpose-train=train:run",
             "tfpose-evaluate=evaluate:run",
             "tfpose-export=tfpose.export:run",
-            "tfpose-predict=tfpose.predict:run",
+            "tfpose-predict=tfpose.predict:run_cli",
             "tfpose-bench=tfpose.bench:run",
         ],
     },

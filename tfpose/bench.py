@@ -31,45 +31,23 @@ import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from tfpose import cli  # noqa: E402  before TensorFlow: keeps its start-up log quiet
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
 
+from tfpose import config as config_lib  # noqa: E402
 from tfpose import data as data_lib  # noqa: E402
 from tfpose import export, normalization, serving, training  # noqa: E402
 from tfpose import skeleton as skeleton_lib  # noqa: E402
 from tfpose.config import ExperimentConfig  # noqa: E402
 from tfpose.models import registry  # noqa: E402
-
-
-def matmul_gflops(n: int = 2048, seconds: float = 2.0, dtype=tf.float32,
-                  repeats: int = 3) -> float:
-    """The device's matmul rate, GFLOP/s: the best of ``repeats`` windows of
-    ``seconds`` (the machine's limit; a shared VM's slow windows would
-    inflate every fraction computed against it)."""
-    a = tf.cast(tf.random.normal([n, n]), dtype)
-    b = tf.cast(tf.random.normal([n, n]), dtype)
-
-    @tf.function
-    def mm(a, b):
-        return tf.reduce_sum(tf.cast(tf.matmul(a, b), tf.float32))
-
-    mm(a, b).numpy()
-    best = 0.0
-    for _ in range(repeats):
-        runs, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds or runs < 3:
-            mm(a, b).numpy()
-            runs += 1
-        best = max(best, 2 * n ** 3 * runs / (time.perf_counter() - start) / 1e9)
-    return best
+from tfpose.hardware import matmul_gflops  # noqa: E402,F401 (docs/step_breakdown.py uses it)
 
 
 def _dense_macs(model) -> int:
@@ -86,7 +64,7 @@ def train_flops_per_sample(task: training.Task) -> float:
     inputs, with a second-order backward pass for the gradient penalty:
     counted as 9 critic passes (an estimate; the report says so).
     """
-    if task.config.model.kind == "repgan":
+    if isinstance(task, training.AdversarialTask):
         m = task.model
         return 2.0 * (3 * _dense_macs(m.generator) + 3 * _dense_macs(m.reprojector)
                       + 9 * _dense_macs(m.discriminator))
@@ -335,7 +313,7 @@ def report(quick: bool = False, manual_dir: Optional[str] = None,
     # (steps per call, XLA, mixed precision) per row; every row at batch 64 in full mode.
     variants = ((1, False, "none"), (10, False, "none"), (10, True, "none"),
                 (10, False, "bfloat16"))
-    for model in ("baseline", "asn", "repgan"):
+    for model in config_lib.MODEL_KINDS:
         for batch in ((64,) if quick else (64, 1024)):
             for k, jit, mp in (variants if batch == 64 and not quick else
                                [v for v in variants if v[0] == 10 and not v[1]]):
@@ -364,7 +342,7 @@ def report(quick: bool = False, manual_dir: Optional[str] = None,
     return out
 
 
-def _define_flags():
+def define_flags():
     flags.DEFINE_bool("quick", False, "Tiny models and short timings (tests).")
     flags.DEFINE_string("out", None, "Write the JSON report here too.")
     flags.DEFINE_string("manual_dir", None, "Human3.6M raw data for the TFDS/pipeline timing "
@@ -392,7 +370,7 @@ def main(argv):
             print(export_report(FLAGS.export_dir, FLAGS.model_dir, FLAGS.synthetic_model,
                                 FLAGS.seconds or 3.0, FLAGS.num_threads))
         except (ValueError, training.TrainingError, OSError) as e:
-            sys.exit(f"tfpose.bench: error: {e}")
+            cli.fail("tfpose.bench", e)
         return
     manual = flags.FLAGS.manual_dir or os.environ.get("TFPOSE_H36M_DIR")
     result = report(flags.FLAGS.quick, manual, flags.FLAGS.seconds)
@@ -403,6 +381,10 @@ def main(argv):
     print(text)
 
 
+def run(argv=None):
+    """``tfpose-bench`` / ``python -m tfpose.bench``."""
+    cli.run(main, define_flags, argv)
+
+
 if __name__ == "__main__":
-    _define_flags()
-    app.run(main)
+    run()

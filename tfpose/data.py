@@ -11,13 +11,13 @@ batches an uninterrupted one would, and keeps Python out of the hot path.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from tfpose import skeleton as skeleton_lib
-from tfpose.config import DATASETS, check_dataset  # noqa: F401 (re-exported)
+from tfpose.config import check_dataset
 
 
 @dataclasses.dataclass

@@ -48,15 +48,16 @@ import datetime
 import json
 import os
 import shutil
-import sys
 import uuid
 from typing import Callable, Dict
 
-import keras
-import numpy as np
-import tensorflow as tf
+from tfpose import cli  # before TensorFlow: keeps its start-up log quiet
 
-from tfpose import provenance, serving, training
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from tfpose import provenance, serving, training  # noqa: E402
 from tfpose.serving import (INPUT_NAME, METADATA_FILE, OUTPUT_NAME, SAVED_MODEL_DIR,
                             SIGNATURE_KEY, TFLITE_FILES, XLA_SIGNATURE_KEY, ExportError)
 
@@ -291,7 +292,7 @@ def export_model_dir(model_dir: str, out_dir: str, float16: bool = True,
 # Command line
 
 
-def _define_flags():
+def define_flags():
     from absl import flags
 
     flags.DEFINE_string("model_dir", None, "Trained model directory (config.json, ckpt/).")
@@ -305,7 +306,7 @@ def main(argv):
 
     FLAGS = flags.FLAGS
     if len(argv) > 1:
-        sys.exit(f"tfpose.export: error: unexpected arguments {' '.join(argv[1:])}")
+        cli.fail("tfpose.export", f"unexpected arguments {' '.join(argv[1:])}")
     try:
         if not FLAGS.model_dir or not FLAGS.out:
             raise ExportError("--model_dir and --out are required")
@@ -316,11 +317,13 @@ def main(argv):
                      meta["model_kind"], meta["dataset"], out, meta["checks"])
         print(out)
     except (ValueError, training.TrainingError, OSError) as e:
-        sys.exit(f"tfpose.export: error: {e}")
+        cli.fail("tfpose.export", e)
+
+
+def run(argv=None):
+    """``tfpose-export`` / ``python -m tfpose.export``."""
+    cli.run(main, define_flags, argv)
 
 
 if __name__ == "__main__":
-    from absl import app
-
-    _define_flags()
-    app.run(main)
+    run()

@@ -26,7 +26,9 @@ def cpu_model() -> str:
 
 
 def matmul_gflops(n: int = 2048, seconds: float = 1.0, dtype=tf.float32, repeats: int = 3) -> float:
-    """Dense n x n matmul rate in GFLOP/s (best of ``repeats`` windows of ``seconds``)."""
+    """Dense n x n matmul rate in GFLOP/s: the best of ``repeats`` windows of ``seconds``
+    (the machine's limit; a shared VM's slow windows would inflate every fraction
+    computed against it)."""
     a = tf.random.normal([n, n], dtype=tf.float32)
     a, b = tf.cast(a, dtype), tf.cast(tf.transpose(a), dtype)
 
@@ -38,7 +40,7 @@ def matmul_gflops(n: int = 2048, seconds: float = 1.0, dtype=tf.float32, repeats
     best = 0.0
     for _ in range(repeats):
         runs, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
+        while time.perf_counter() - start < seconds or runs < 3:
             mm(a, b).numpy()
             runs += 1
         best = max(best, 2.0 * n ** 3 * runs / (time.perf_counter() - start) / 1e9)

@@ -41,12 +41,13 @@ from __future__ import annotations
 import csv
 import json
 import os
-import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
+from tfpose import cli  # before TensorFlow: keeps its start-up log quiet
 
-from tfpose import skeleton as skeleton_lib
+import numpy as np  # noqa: E402
+
+from tfpose import skeleton as skeleton_lib  # noqa: E402
 
 INPUT_EXTENSIONS = (".npz", ".npy", ".json", ".csv")
 OUTPUT_EXTENSIONS = (".npz", ".json")
@@ -338,7 +339,7 @@ def run(model: str, input: str, output: str, layout: str = "model",  # noqa: A00
             "units": meta["units"], "keypoints_3d": pose_3d}
 
 
-def _define_flags():
+def define_flags():
     from absl import flags
 
     flags.DEFINE_string("model", None, "Export directory (python -m tfpose.export).")
@@ -358,22 +359,24 @@ def main(argv: List[str]):
 
     FLAGS = flags.FLAGS
     if len(argv) > 1:
-        sys.exit(f"tfpose.predict: error: unexpected arguments {' '.join(argv[1:])}")
+        cli.fail("tfpose.predict", f"unexpected arguments {' '.join(argv[1:])}")
     missing = [f"--{n}" for n in ("model", "input", "output") if not FLAGS[n].value]
     if missing:
-        sys.exit(f"tfpose.predict: error: {', '.join(missing)} required")
+        cli.fail("tfpose.predict", f"{', '.join(missing)} required")
     try:
         result = run(FLAGS.model, FLAGS.input, FLAGS.output, layout=FLAGS.layout,
                      plot=FLAGS.plot, plot_frames=FLAGS.plot_frames, allow_nan=FLAGS.allow_nan,
                      backend=FLAGS.backend)
     except (ValueError, OSError) as e:  # PredictError, serving.ExportError, unwritable output
-        sys.exit(f"tfpose.predict: error: {e}")
+        cli.fail("tfpose.predict", e)
     print(f"lifted {result['num_frames']} frames ({result['units']}) -> {result['output']}"
           + (f"; plot {result['plot']}" if result["plot"] else ""))
 
 
-if __name__ == "__main__":
-    from absl import app
+def run_cli(argv=None):
+    """``tfpose-predict`` / ``python -m tfpose.predict``."""
+    cli.run(main, define_flags, argv)
 
-    _define_flags()
-    app.run(main)
+
+if __name__ == "__main__":
+    run_cli()
