@@ -5,6 +5,9 @@
     python docs/results_tables.py --ablation baseline_sh.json asn_sh_basic_ref.json ... asn_sh.json
     python docs/results_tables.py --noise repgan_gt*.json                    (RepGAN Table 3)
     python docs/results_tables.py --gan_ablation repgan_gt_{sep,syn}_*.json   (RepGAN Table 5)
+    python docs/results_tables.py --time_to_accuracy[=curve.png] runs*.json   (recipe, hours,
+        steps, protocol #1/#2; the figure: validation error against wall-clock hours)
+    python docs/results_tables.py --seeds repgan_gt_seed*.json                (mean and spread)
 
 ``--bars`` draws ASN Fig. 5 (per-joint errors, hard | other joints) for the
 given runs, which must share a 3D skeleton.
@@ -115,11 +118,7 @@ def _variant(result) -> str:
     from tfpose.config import ExperimentConfig
     from tfpose.models import registry
 
-    cfg = result["train_config"]
-    if not isinstance(cfg.get("model"), dict):  # results files written before config parts
-        cfg = ExperimentConfig.from_flat(**{k: v for k, v in cfg.items()
-                                            if k in ("asn_variant", "width")}).to_dict()
-    model = ExperimentConfig.from_dict(cfg).model
+    model = ExperimentConfig.from_flat(asn_variant=result["train_config"]["asn_variant"]).model
     return registry.get(result["model"]).kwargs(model).get("variant", "basic")
 
 
@@ -156,25 +155,43 @@ def gan_ablation(paths):
     for path in paths:
         r = _load(path)
         cfg = r["train_config"]
-        ours[("Syn" if cfg["synchronous"] else "Sep", cfg["kcs"])] = (path.rsplit("/", 1)[-1], r)
+        ours.setdefault(("Syn" if cfg["synchronous"] else "Sep", cfg["kcs"]), []).append(
+            (path.rsplit("/", 1)[-1], r))
     print("| strategy + critic input | paper protocol #1 | ours protocol #1 | ours protocol #2 "
           "| ours z only | epochs |")
     print("|---|---:|---:|---:|---:|---:|")
+
+    def cell(runs, pick):
+        values = [pick(r) for _, r in runs]
+        mean = sum(values) / len(values)
+        return f"{mean:.1f}" + (f" (+-{(max(values) - min(values)) / 2:.1f})"
+                                if len(values) > 1 else "")
+
     for (strategy, kcs), paper in PAPER_GAN_ABLATION.items():
         label = f"{strategy} + {'wKCS' if kcs == 'wkcs' else 'KCS'}"
         if (strategy, kcs) not in ours:
             print(f"| {label} | {paper:.1f} | not run | | | |")
             continue
-        name, r = ours[(strategy, kcs)]
-        p1 = r["protocols"]["protocol1"]["per_action"]["Avg"]
-        p2 = r["protocols"]["protocol2"]["per_action"]["Avg"]
-        print(f"| {label} (`{name}`) | {paper:.1f} | {p1:.1f} | {p2:.1f} | "
-              f"{r['z_only']['Avg']:.1f} | {r['train_config']['epochs']} |")
+        runs = ours[(strategy, kcs)]
+        names = ", ".join(f"`{n}`" for n, _ in runs)
+        print(f"| {label} ({names}) | {paper:.1f} | "
+              f"{cell(runs, lambda r: r['protocols']['protocol1']['per_action']['Avg'])} | "
+              f"{cell(runs, lambda r: r['protocols']['protocol2']['per_action']['Avg'])} | "
+              f"{cell(runs, lambda r: r['z_only']['Avg'])} | "
+              f"{runs[0][1]['train_config']['epochs']} |")
 
 
 def _load(path):
+    """A results.json; its train_config flattened to flag names (files written before the
+    configuration was split into parts are flat already)."""
     with open(path) as f:
-        return json.load(f)
+        r = json.load(f)
+    cfg = r.get("train_config") or {}
+    if isinstance(cfg.get("model"), dict):
+        from tfpose.config import ExperimentConfig
+
+        r["train_config"] = ExperimentConfig.from_dict(cfg).to_flat()
+    return r
 
 
 def _tag(path, r):
@@ -192,7 +209,65 @@ def _tag(path, r):
     return tag
 
 
+def time_to_accuracy(paths, figure=None):
+    """One row per run: recipe, wall-clock hours, steps, protocols #1/#2, and the hardware;
+    optionally the validation curves against wall-clock hours (from each run's history)."""
+    print("| run | recipe | hours | steps | samples | protocol #1 | protocol #2 | hardware |")
+    print("|---|---|---:|---:|---:|---:|---:|---|")
+    curves = {}
+    for path in paths:
+        r = _load(path)
+        t = r.get("training") or {}
+        hw = (t.get("hardware") or [{}])[-1]
+        hours = (t.get("wall_seconds") or float("nan")) / 3600
+        p1 = r["protocols"]["protocol1"]["per_action"]["Avg"]
+        p2 = r["protocols"]["protocol2"]["per_action"]["Avg"]
+        machine = f"{hw.get('cpu', '?')}, {hw.get('cores', '?')} cores, " \
+                  f"{hw.get('matmul_float32_gflops', '?')} GFLOP/s"
+        name = path.rsplit("/", 1)[-1]
+        print(f"| {name} | {t.get('recipe', '?')} | {hours:.2f} | {t.get('steps', '?')} | "
+              f"{t.get('samples', '?')} | {p1:.1f} | {p2:.1f} | {machine} |")
+        points = [(e["wall_seconds"] / 3600, v) for e in t.get("history", [])
+                  for k, v in e.items() if k.startswith("val_")]
+        if points:
+            curves[name] = points
+    if figure and curves:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(6, 4), dpi=120)
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot(111)
+        for name, points in curves.items():
+            ax.plot(*zip(*points), marker="o", ms=3, label=name)
+        ax.set_xlabel("wall-clock hours (2-core CPU)")
+        ax.set_ylabel("validation protocol #1 (mm)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(figure)
+        print(f"wrote {figure}")
+
+
+def seeds(paths):
+    """Runs that differ only in --seed: mean, spread (max - min) and each value."""
+    import statistics
+
+    results = [_load(p) for p in paths]
+    for label in ("protocol1", "protocol2"):
+        values = [r["protocols"][label]["per_action"]["Avg"] for r in results]
+        metric = results[0]["protocols"][label]["metric"]
+        print(f"{label} {metric}: mean {statistics.mean(values):.1f}, max - min "
+              f"{max(values) - min(values):.1f} over {len(values)} seeds "
+              f"({', '.join(f'{v:.1f}' for v in values)})")
+
+
 def main(paths):
+    if paths and paths[0].startswith("--time_to_accuracy"):
+        figure = paths[0].split("=", 1)[1] if "=" in paths[0] else None
+        return time_to_accuracy(paths[1:], figure)
+    if paths and paths[0] == "--seeds":
+        return seeds(paths[1:])
     if paths and paths[0] == "--ablation":
         return ablation(paths[1:])
     if paths and paths[0] == "--gan_ablation":

@@ -72,3 +72,46 @@ def test_gan_ablation_reads_strategy_and_critic_input(tables, tmp_path, capsys):
     assert rows["Sep + KCS (`sep_kcs.json`)"].split("|")[3].strip() == "77.0"
     assert rows["Syn + wKCS (`syn_wkcs.json`)"].split("|")[3].strip() == "67.0"
     assert "not run" in rows["Syn + KCS"] and "not run" in rows["Sep + wKCS"]
+
+
+def _nested(path, **flat):
+    """Rewrite a results file the way this version writes train_config (in parts)."""
+    from tfpose.config import ExperimentConfig
+
+    r = json.loads(open(path).read())
+    r["train_config"] = ExperimentConfig.from_flat(**flat).to_dict()
+    return r
+
+
+def test_time_to_accuracy_table_and_curve(tables, tmp_path, capsys):
+    path = _write(tmp_path, "fast.json", model="baseline", trained_on="human36m/gt",
+                  dataset="human36m/gt", p1=40.0)
+    r = _nested(path, model="baseline", dataset="human36m/gt", lr_schedule="cosine")
+    r["training"] = {"wall_seconds": 5400.0, "steps": 1000, "samples": 256000, "recipe": "r1",
+                     "hardware": [{"cpu": "Xeon", "cores": 2, "matmul_float32_gflops": 400.0}],
+                     "history": [{"epoch": 1, "wall_seconds": 1800.0, "val_mpjpe": 50.0},
+                                 {"epoch": 2, "wall_seconds": 5400.0, "val_mpjpe": 45.0}]}
+    (tmp_path / "fast.json").write_text(json.dumps(r))
+    figure = tmp_path / "curve.png"
+    tables.main([f"--time_to_accuracy={figure}", path])
+    row = next(line for line in capsys.readouterr().out.splitlines() if "fast.json" in line)
+    cells = [c.strip() for c in row.split("|")]
+    assert cells[2:5] == ["r1", "1.50", "1000"] and cells[6] == f"{47.0:.1f}"
+    assert "Xeon, 2 cores, 400.0 GFLOP/s" in row
+    assert figure.stat().st_size > 1000
+
+
+def test_seeds_and_table5_cells_give_mean_and_spread(tables, tmp_path, capsys):
+    paths = []
+    for seed, p1 in ((0, 50.0), (1, 53.0)):
+        path = _write(tmp_path, f"s{seed}.json", model="repgan", trained_on="human36m/gt",
+                      dataset="human36m/gt", p1=p1)
+        (tmp_path / f"s{seed}.json").write_text(json.dumps(
+            _nested(path, model="repgan", dataset="human36m/gt", seed=seed)))
+        paths.append(path)
+    tables.main(["--seeds", *paths])
+    out = capsys.readouterr().out
+    assert "protocol1 n_mpjpe: mean 58.5, max - min 3.0 over 2 seeds (57.0, 60.0)" in out
+    tables.main(["--gan_ablation", *paths])
+    row = next(line for line in capsys.readouterr().out.splitlines() if "Syn + wKCS" in line)
+    assert row.split("|")[3].strip() == "58.5 (+-1.5)"

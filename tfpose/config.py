@@ -27,7 +27,7 @@ ASN_VARIANTS = ("basic", "basic+ref", "basic+ref+AM*", "basic+ref+AM", "basic+re
 KCS_MODES = ("wkcs", "kcs", "none")
 LIPSCHITZ_MODES = ("gp", "clip")
 LR_SCHEDULES = ("exponential", "cosine", "linear", "constant")
-PRECISIONS = ("none", "bfloat16")
+PRECISIONS = ("none", "bfloat16", "auto")
 # Settings a resume may change: they do not alter what the weights are trained to.
 RESUMABLE_CHANGES = frozenset({"epochs", "checkpoint_every", "steps_per_call", "jit_compile",
                                "val_stride"})
@@ -167,7 +167,9 @@ class TrainerConfig:
                                  "overhead).")
     jit_compile: bool = _field(False, "Compile the step with XLA.")
     mixed_precision: str = _field("none", "Run the dense trunks in bfloat16 (variables, heads, "
-                                  "losses stay float32).", PRECISIONS)
+                                  "losses stay float32); auto: bfloat16 only where a short "
+                                  "probe measures it faster than float32 on this machine "
+                                  "(the choice is recorded in config.json).", PRECISIONS)
 
     def validate(self) -> None:
         _check_min(self, ("epochs", "batch_size", "checkpoint_every", "steps_per_call"), 1)

@@ -108,6 +108,8 @@ def training_block(model_dir: str) -> Optional[Dict]:
         "wall_seconds": last.get("wall_seconds"), "steps": last.get("steps"),
         "samples": last.get("samples"), "epochs": int(last_epoch),
         "hardware": run.get("hardware"), "recipe": run.get("recipe", "flags"),
+        "history": [{"epoch": int(e), **v} for e, v in sorted(history.items(),
+                                                                key=lambda kv: int(kv[0]))],
         "selection": ("last epoch; per-epoch validation on held-out training subjects "
                       f"{', '.join(val)}" if val else
                       "last epoch; no choice made on the test split (its per-epoch curve is "
