@@ -37,7 +37,8 @@ def config_from_flags():
     if os.path.exists(os.path.join(FLAGS.model_dir, training.CONFIG_FILE)):
         return training.read_config(FLAGS.model_dir).replace(
             **cli.config_flag_values(explicit_only=True))
-    return ExperimentConfig.from_flat(**cli.config_flag_values())
+    # Only the flags given: the config's defaults and the recipe's settings fill in the rest.
+    return ExperimentConfig.from_flat(**cli.config_flag_values(explicit_only=True))
 
 
 def main(argv):

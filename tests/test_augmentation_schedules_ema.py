@@ -144,6 +144,21 @@ def test_config_round_trips_and_names_its_parts():
         config.ExperimentConfig.from_flat(epochs=0)
 
 
+def test_a_recipe_fills_in_settings_and_given_flags_win():
+    cfg = config.ExperimentConfig.from_flat(recipe="fast_cpu", epochs=3)
+    assert cfg.trainer.recipe == "fast_cpu" and cfg.optimizer.lr_schedule == "cosine"
+    assert cfg.data.flip and cfg.trainer.batch_size == 256 and cfg.trainer.epochs == 3
+    assert config.ExperimentConfig.from_flat(recipe="fast_cpu", batch_size=64).trainer \
+        .batch_size == 64
+    assert config.ExperimentConfig.from_flat(recipe="paper") == config.ExperimentConfig()
+    # A stored config round-trips unchanged (the recipe does not re-apply over its values).
+    custom = config.ExperimentConfig.from_flat(recipe="fast_cpu", flip=False)
+    assert config.ExperimentConfig.from_dict(custom.to_dict()).replace(epochs=5).data.flip \
+        is False
+    with pytest.raises(ValueError, match="recipe must be one of paper, fast_cpu"):
+        config.ExperimentConfig.from_flat(recipe="gpu")
+
+
 def test_every_config_field_is_a_flag_of_train_py():
     import subprocess
     import sys

@@ -28,6 +28,15 @@ KCS_MODES = ("wkcs", "kcs", "none")
 LIPSCHITZ_MODES = ("gp", "clip")
 LR_SCHEDULES = ("exponential", "cosine", "linear", "constant")
 PRECISIONS = ("none", "bfloat16", "auto")
+# Named bundles of settings (``train.py --recipe=NAME``); flags given beside a recipe win.
+# "paper" is the papers' method and schedule constants (the defaults). "fast_cpu" anneals to
+# zero within the run and mirrors half the training poses: chosen on validation subject S8
+# (docs/RESULTS.md, "Time to accuracy"); give --epochs to fit the time at hand.
+RECIPES: Dict[str, Dict[str, Any]] = {
+    "paper": {},
+    "fast_cpu": {"lr_schedule": "cosine", "warmup_steps": 500, "flip": True, "batch_size": 256},
+}
+
 # Settings a resume may change: they do not alter what the weights are trained to.
 RESUMABLE_CHANGES = frozenset({"epochs", "checkpoint_every", "steps_per_call", "jit_compile",
                                "val_stride"})
@@ -159,6 +168,9 @@ class OptimizerConfig:
 class TrainerConfig:
     """How long, in which batches, and how the loop runs."""
 
+    recipe: str = _field("paper", "A named bundle of settings (see tfpose.config.RECIPES): "
+                         "paper (the defaults) or fast_cpu (cosine to 0, warm-up, flips, "
+                         "batch 256); flags given beside it win.", tuple(RECIPES))
     epochs: int = _field(200, "Epochs (ASN: 300 on H36M, 200 on HumanEva).")
     batch_size: int = _field(64, "Global batch size.")
     seed: int = _field(0, "Random seed (weights, order of batches, dropout).")
@@ -172,6 +184,7 @@ class TrainerConfig:
                                   "(the choice is recorded in config.json).", PRECISIONS)
 
     def validate(self) -> None:
+        _check_choice("recipe", self.recipe, tuple(RECIPES))
         _check_min(self, ("epochs", "batch_size", "checkpoint_every", "steps_per_call"), 1)
         _check_choice("mixed_precision", self.mixed_precision, PRECISIONS)
 
@@ -213,7 +226,14 @@ class ExperimentConfig:
     # -- construction ------------------------------------------------------
     @classmethod
     def from_flat(cls, **values: Any) -> "ExperimentConfig":
-        """``from_flat(model="asn", dataset="human36m/gt", epochs=3)``: by flag name."""
+        """``from_flat(model="asn", dataset="human36m/gt", epochs=3)``: by flag name.
+
+        A ``recipe`` fills in its settings first; the values given win."""
+        recipe = values.get("recipe")
+        if recipe is not None:
+            if recipe not in RECIPES:
+                raise ValueError(f"recipe must be one of {', '.join(RECIPES)}; got {recipe!r}")
+            values = {**RECIPES[recipe], **values}
         fields = flag_fields()
         unknown = sorted(set(values) - set(fields))
         if unknown:
