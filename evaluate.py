@@ -1,4 +1,6 @@
-"""Evaluate a trained model on the test split: ``python evaluate.py --model_dir=...``.
+"""Evaluate a trained model on the test split: ``python evaluate.py --model_dir=...``
+(or ``--saved_model=EXPORT_DIR``, or ``--pretrained=NAME`` for a shipped model,
+compared with the protocols its metadata records).
 
 Prints protocol #1 and #2 per action in the layout of the papers' tables, plus
 hard-joint errors, bone-length RMSE, 3DPCK/AUC, and writes ``results.json``.
@@ -17,6 +19,8 @@ def define_flags():
     cli.define_data_location_flags()
     flags.DEFINE_string("model_dir", None, "A train.py model directory.")
     flags.DEFINE_string("saved_model", None, "Or an exported directory (tfpose.export).")
+    flags.DEFINE_string("pretrained", None, "Or a shipped pretrained model's name (or folder); "
+                        "the result is compared with its metadata.json.")
     flags.DEFINE_string("dataset", None, "Dataset to test on (default: the training dataset).")
     flags.DEFINE_list("subjects", None, "Restrict test subjects (default: the whole test split).")
     flags.DEFINE_integer("frame_stride", 1, "Use every n-th test frame (1: all, as the papers).")
@@ -28,7 +32,8 @@ def define_flags():
     flags.DEFINE_string("backend", "saved_model", "With --saved_model: which runtime/file of "
                         "the export to evaluate (saved_model, saved_model_xla, tflite, "
                         "tflite_fp16, tflite_int8).")
-    flags.DEFINE_string("output", None, "results.json path (default: <model_dir>/results.json).")
+    flags.DEFINE_string("output", None, "results.json path (default: <model_dir>/results.json; "
+                        "with --pretrained: ./results-<name>.json).")
     flags.DEFINE_string("figures", None, "Folder for PNG figures: per-joint errors and "
                         "2D input / ground truth / prediction examples.")
 
@@ -37,11 +42,12 @@ def main(argv):
     del argv
     from tfpose import evaluation
 
-    if bool(FLAGS.model_dir) == bool(FLAGS.saved_model):
-        cli.fail("evaluate.py", "give exactly one of --model_dir or --saved_model")
+    if sum(bool(v) for v in (FLAGS.model_dir, FLAGS.saved_model, FLAGS.pretrained)) != 1:
+        cli.fail("evaluate.py", "give exactly one of --model_dir, --saved_model or --pretrained")
     try:
         results, text = evaluation.run(
-            model_dir=FLAGS.model_dir, saved_model=FLAGS.saved_model, dataset=FLAGS.dataset,
+            model_dir=FLAGS.model_dir, saved_model=FLAGS.saved_model,
+            pretrained=FLAGS.pretrained, dataset=FLAGS.dataset,
             data_dir=FLAGS.data_dir, manual_dir=FLAGS.manual_dir, subjects=FLAGS.subjects,
             frame_stride=FLAGS.frame_stride, noise_std=FLAGS.noise_std,
             noise_seed=FLAGS.noise_seed, batch_size=FLAGS.batch_size, output=FLAGS.output,

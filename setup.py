@@ -10,6 +10,9 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["tfpose", "tfpose.*", "tfds_human36m", "tfds_human36m.*"]),
     py_modules=["train", "evaluate"],
+    # Shipped pretrained models: one folder of data files per model (docs/PRETRAINED.md).
+    package_data={"tfpose.pretrained": ["*/*"]},
+    exclude_package_data={"tfpose.pretrained": ["__pycache__/*"]},
     install_requires=[
         "tensorflow>=2.16",
         "keras>=3.3",

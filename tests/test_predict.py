@@ -11,7 +11,9 @@ import sys
 import numpy as np
 import pytest
 
-from tfpose import data, predict, serving, skeleton
+import tfpose.pretrained as pretrained
+from pretrained_helpers import BASELINE, REPGAN, packed_models
+from tfpose import bvh, data, formats, predict, serving, skeleton
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
@@ -198,15 +200,22 @@ BAD_INPUTS = [
     ("corrupt.npz", b"not a zip file", {}, r"cannot read it as \.npz"),
     ("kp.txt", "1 2", {}, r"unknown input extension '\.txt'"),
     ("kp.npz", "GOOD", {"layout": "openpose25"}, r"unknown --layout 'openpose25'"),
-    ("kp.npz", "GOOD", {"layout": "coco17"}, r"--layout=coco17 needs 17 joints.*has 16"),
+    ("kp.npz", "GOOD", {"layout": "coco17"}, r"layout coco17 needs 17 joints per frame, got 16"),
     ("kp.npz", "GOOD", {"layout": "humaneva15"}, r"needs 15 joints"),
+    ("kp.npz", "GOOD", {"image_size": "1920"}, r"expected width and height, e\.g\. 1920x1080"),
+    ("kp.npz", "GOOD", {"format": "yolo"}, r"unknown --format 'yolo'"),
+    ("kp.npz", "GOOD", {"min_confidence": 0.5, "smooth": 3},
+     r"--min_confidence, --smooth apply to detector files"),
+    ("kp.npz", "GOOD", {"animation": "a.avi"}, r"a\.avi: --animation writes \.gif or \.mp4"),
+    ("kp.npz", "GOOD", {"bvh": "a.txt"}, r"a\.txt: --bvh writes a \.bvh file"),
     ("kp.npz", "GOOD", {"output": "out.csv"}, r"out\.csv: unknown output extension"),
     ("kp.npz", "GOOD", {"plot": "fig.jpg"}, r"fig\.jpg: --plot writes a PNG"),
 ]
 
 
 @pytest.mark.parametrize("name,data,kwargs,message", BAD_INPUTS,
-                         ids=[f"{b[0]}-{'-'.join(b[2].values()) or 'default'}" for b in BAD_INPUTS])
+                         ids=[f"{b[0]}-{'-'.join(map(str, b[2].values())) or 'default'}"
+                              for b in BAD_INPUTS])
 def test_bad_input_is_a_clear_error(baseline_export, keypoints, tmp_path, name, data, kwargs,
                                     message):
     path = tmp_path / name
@@ -228,9 +237,13 @@ def test_bad_input_is_a_clear_error(baseline_export, keypoints, tmp_path, name, 
     output = str(tmp_path / kwargs.pop("output", "out.npz"))
     if "plot" in kwargs:
         kwargs["plot"] = str(tmp_path / kwargs["plot"])
+    for key in ("animation", "bvh"):
+        if key in kwargs:
+            kwargs[key] = str(tmp_path / kwargs[key])
     with pytest.raises(predict.PredictError, match=message) as info:
         predict.run(str(baseline_export), str(path), output, **kwargs)
-    named = output if "output extension" in message else kwargs.get("plot", str(path))
+    named = output if "output extension" in message else \
+        kwargs.get("plot", kwargs.get("animation", kwargs.get("bvh", str(path))))
     assert str(info.value).startswith(named + ":"), str(info.value)
     assert not os.path.exists(output)
 
@@ -247,6 +260,155 @@ def test_tflite_backend(baseline_export, lifter, keypoints, tmp_path):
     res = _lift(baseline_export, tmp_path, "kp.npz", keypoints, backend="tflite")
     np.testing.assert_allclose(res["keypoints_3d"], lifter.lift(keypoints), rtol=1e-4,
                                atol=1e-2)
+
+
+# --------------------------------------------------------------------------
+# Shipped models by name, detector files, image size, animation, BVH, metric scale
+
+
+@pytest.fixture(scope="session")
+def shipped(tmp_path_factory, synthetic_export):
+    """Small synthetic models packed as pretrained models (tests/pretrained_helpers.py)."""
+    return packed_models(tmp_path_factory, synthetic_export)
+
+
+@pytest.fixture
+def shipped_env(shipped, monkeypatch):
+    monkeypatch.setenv(pretrained.ROOT_ENV, str(shipped.root))
+    return shipped
+
+
+def _coco_results(path, coco: np.ndarray, confidence: np.ndarray, image_ids) -> str:
+    """A COCO keypoint results file: one person per image, in the order given."""
+    results = [{"image_id": int(i), "category_id": 1, "score": 0.9,
+                "keypoints": np.concatenate([coco[t], confidence[t][:, None]], 1).ravel()
+                .tolist()} for t, i in enumerate(image_ids)]
+    path.write_text(json.dumps(results[::-1]))  # files need not be in frame order
+    return str(path)
+
+
+@pytest.fixture
+def coco_file(tmp_path):
+    """6 frames of COCO keypoints from a 1920x1080 video; frame 2's left wrist is
+    scored 0.1 (missing at the default min_confidence, then interpolated)."""
+    rng = np.random.default_rng(4)
+    coco = (rng.normal(0, 70, (6, 17, 2)) + [960, 560]).astype(np.float32)
+    confidence = np.full((6, 17), 0.9)
+    confidence[2, skeleton.COCO_JOINTS_17.index("left_wrist")] = 0.1
+    return _coco_results(tmp_path / "results.json", coco, confidence, range(10, 16))
+
+
+def test_model_name_lifts_like_the_pretrained_lifter(shipped_env, keypoints, tmp_path):
+    np.savez(tmp_path / "kp.npz", keypoints=keypoints)
+    res = predict.run(BASELINE, str(tmp_path / "kp.npz"), str(tmp_path / "out.npz"))
+    np.testing.assert_allclose(res["keypoints_3d"], serving.load(BASELINE).lift(keypoints),
+                               rtol=1e-5, atol=1e-3)
+    assert str(_read_output(tmp_path / "out.npz")["model_kind"]) == "baseline"
+    with pytest.raises(predict.PredictError, match=r"--model=asn-h36m-gt: 'asn-h36m-gt' is "
+                                                   r"neither a shipped .*shipped models: "
+                                                   rf"{BASELINE}"):
+        predict.run("asn-h36m-gt", str(tmp_path / "kp.npz"), str(tmp_path / "o.npz"))
+
+
+def test_coco_detections_are_mapped_filled_and_sized(shipped_env, coco_file, tmp_path):
+    lifter = serving.load(BASELINE)
+    res = predict.run(BASELINE, coco_file, str(tmp_path / "out.json"), image_size="1920x1080")
+    det = formats.read_detections(coco_file)
+    expected = lifter.lift(det.keypoints, layout="h36m17", image_size=(1920, 1080))
+    np.testing.assert_allclose(res["keypoints_3d"], expected, rtol=1e-5, atol=1e-3)
+    assert res["summary"] == det.summary() and "1 with interpolated joints" in res["summary"]
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["frame_ids"] == list(range(10, 16)) and out["image_size"] == [1920, 1080]
+    keep = [skeleton.H36M_17.index(n) for n in H36M16]
+    np.testing.assert_allclose(out["keypoints_2d"], det.keypoints[:, keep], atol=1e-3)  # image px
+    assert out["input_frame"]["principal_point"] == [514.04, 506.70]
+    # Below the wrist's score nothing is missing: the detected wrist itself is used.
+    low = predict.run(BASELINE, coco_file, str(tmp_path / "low.json"), image_size="1920x1080",
+                      min_confidence=0.05)
+    assert "interpolated" not in low["summary"]
+    assert np.abs(low["keypoints_3d"][2] - res["keypoints_3d"][2]).max() > 1e-3
+    np.testing.assert_allclose(low["keypoints_3d"][[0, 1, 3]], res["keypoints_3d"][[0, 1, 3]],
+                               rtol=1e-5, atol=1e-3)
+    # Without the image size the pixels are taken as Human3.6M's: another answer, and a note.
+    unsized = predict.run(BASELINE, coco_file, str(tmp_path / "u.json"))
+    assert np.abs(unsized["keypoints_3d"] - res["keypoints_3d"]).max() > 1.0
+    assert any("no --image_size" in n for n in unsized["notes"])
+    assert any("suit a model trained on gt" in n for n in unsized["notes"])
+
+
+def test_detector_options_reach_the_reader(shipped_env, tmp_path):
+    rng = np.random.default_rng(5)
+    coco = (rng.normal(0, 70, (7, 17, 2)) + [500, 500]).astype(np.float32)
+    path = _coco_results(tmp_path / "r.json", coco, np.full((7, 17), 0.9), range(7))
+    smooth = predict.run(BASELINE, path, str(tmp_path / "s.npz"), smooth=3)
+    det = formats.read_detections(path, smooth_window=3)
+    np.testing.assert_allclose(smooth["keypoints_3d"],
+                               serving.load(BASELINE).lift(det.keypoints, layout="h36m17"),
+                               rtol=1e-5, atol=1e-3)
+    with pytest.raises(predict.PredictError, match=r"person=2 asks for a track id"):
+        predict.run(BASELINE, path, str(tmp_path / "p.npz"), person=2)
+    with pytest.raises(predict.PredictError, match=r"--layout=coco17 applies to arrays only"):
+        predict.run(BASELINE, path, str(tmp_path / "l.npz"), layout="coco17")
+    with pytest.raises(predict.PredictError, match=r"format=halpe was asked for, but the "
+                                                   r"detections have 17 keypoints"):
+        predict.run(BASELINE, path, str(tmp_path / "f.npz"), format="halpe")
+
+
+def test_mediapipe_landmarks_need_the_image_size(shipped_env, tmp_path):
+    rng = np.random.default_rng(6)
+    frames = [[{"x": float(x), "y": float(y), "z": 0.0, "visibility": 0.9}
+               for x, y in rng.uniform(0.3, 0.7, (33, 2))] for _ in range(3)]
+    path = tmp_path / "mp.json"
+    path.write_text(json.dumps(frames))
+    with pytest.raises(predict.PredictError, match=r"mp\.json: mediapipe landmarks are "
+                                                   r"normalised.*image size"):
+        predict.run(BASELINE, str(path), str(tmp_path / "o.json"))
+    res = predict.run(BASELINE, str(path), str(tmp_path / "o.json"), image_size="640x480")
+    det = formats.read_detections(str(path), image_size=(640, 480))
+    np.testing.assert_allclose(
+        res["keypoints_3d"],
+        serving.load(BASELINE).lift(det.keypoints, layout="h36m17", image_size=(640, 480)),
+        rtol=1e-5, atol=1e-3)
+    assert json.loads((tmp_path / "o.json").read_text())["image_size"] == [640, 480]
+
+
+def test_animation_and_bvh(shipped_env, keypoints, tmp_path):
+    np.savez(tmp_path / "kp.npz", keypoints=keypoints)
+    res = predict.run(BASELINE, str(tmp_path / "kp.npz"), str(tmp_path / "out.npz"),
+                      animation=str(tmp_path / "a.gif"), bvh=str(tmp_path / "a.bvh"), fps=30)
+    assert res["animation"] == str(tmp_path / "a.gif") and res["bvh"] == str(tmp_path / "a.bvh")
+    assert (tmp_path / "a.gif").read_bytes()[:6] in (b"GIF87a", b"GIF89a")
+    motion = bvh.read_bvh(str(tmp_path / "a.bvh"))
+    assert motion.num_frames == 8 and motion.frame_time == pytest.approx(1 / 30, rel=1e-4)
+    # Bone directions are exact (lengths are the sequence's medians).
+    back = bvh.read_poses(str(tmp_path / "a.bvh"))
+    pose = res["keypoints_3d"]
+    for parent, child in skeleton.H36M_17.bones:
+        a, b = pose[:, child] - pose[:, parent], back[:, child] - back[:, parent]
+        cos = (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+        assert cos.min() > 0.999
+
+
+def test_height_mm_gives_repgan_millimetres(shipped_env, tmp_path):
+    x = data.synthetic_frames(5, "human36m/gt", seed=1).pose_2d
+    np.savez(tmp_path / "kp.npz", keypoints=x)
+    with pytest.raises(predict.PredictError, match=r"a\.bvh: a BVH needs millimetres.*"
+                                                   r"--height_mm"):
+        predict.run(REPGAN, str(tmp_path / "kp.npz"), str(tmp_path / "o.npz"),
+                    bvh=str(tmp_path / "a.bvh"))
+    res = predict.run(REPGAN, str(tmp_path / "kp.npz"), str(tmp_path / "o.npz"),
+                      height_mm=1700.0, bvh=str(tmp_path / "a.bvh"))
+    normalized = serving.load(REPGAN).lift(x)
+    np.testing.assert_allclose(res["keypoints_3d"], formats.to_metric(normalized, 1700.0),
+                               rtol=1e-4, atol=1e-2)
+    np.testing.assert_allclose(formats.skeleton_height(res["keypoints_3d"]), 1700.0, rtol=1e-4)
+    out = _read_output(tmp_path / "o.npz")
+    assert res["units"] == str(out["units"]) == "mm"
+    assert "height_mm=1700" in str(out["metric_scale"])
+    assert bvh.read_bvh(str(tmp_path / "a.bvh")).num_frames == 5
+    with pytest.raises(predict.PredictError, match="already outputs mm"):
+        predict.run(BASELINE, str(tmp_path / "kp.npz"), str(tmp_path / "b.npz"), height_mm=1700,
+                    layout="h36m17")
 
 
 # --------------------------------------------------------------------------
@@ -307,3 +469,22 @@ def test_predict_imports_no_training_code(baseline_export, keypoints, tmp_path):
     assert not [m for m in loaded if m.startswith(("tfpose.training", "tfpose.data",
                                                    "tfpose.losses", "tfpose.optimizers",
                                                    "tfpose.models", "tfpose.export"))], loaded
+
+
+def test_cli_model_name_with_a_detector_file(shipped, coco_file, tmp_path):
+    env = {**ENV, pretrained.ROOT_ENV: str(shipped.root)}
+    proc = subprocess.run([sys.executable, "-m", "tfpose.predict", f"--model={BASELINE}",
+                           f"--input={coco_file}", "--image_size=1920x1080", "--smooth=3",
+                           f"--output={tmp_path / 'out.json'}",
+                           f"--animation={tmp_path / 'a.gif'}"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0].startswith(f"{coco_file}: coco (COCO-17") and "6 frames read" in lines[0]
+    assert lines[-1] == (f"lifted 6 frames (mm) -> {tmp_path / 'out.json'}; animation "
+                         f"{tmp_path / 'a.gif'}")
+    det = formats.read_detections(coco_file, smooth_window=3)
+    expected = serving.load(BASELINE, pretrained_root=str(shipped.root)).lift(
+        det.keypoints, layout="h36m17", image_size=(1920, 1080))
+    got = np.asarray(json.loads((tmp_path / "out.json").read_text())["keypoints_3d"])
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-2)

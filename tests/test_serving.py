@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfpose import data, serving, training
+from tfpose import data, image_mapping, serving, training
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TRAINING_MODULES = ("tfpose.training", "tfpose.data", "tfpose.losses", "tfpose.optimizers",
@@ -160,6 +160,25 @@ def test_lift_checks_its_input(baseline):
     assert np.isnan(out[4]).all() and np.isfinite(np.delete(out, 4, axis=0)).all()
 
 
+def test_lift_maps_layouts_and_image_sizes_first(baseline):
+    _, export_dir = baseline
+    lifter = serving.load(str(export_dir))
+    assert lifter.input_frame == image_mapping.H36M_FRAME  # from the export's dataset
+    x = _poses(6)
+    h36m17 = np.insert(x, 9, 321.0, axis=1)  # Neck/Nose, which the SH model does not read
+    np.testing.assert_allclose(lifter.lift(h36m17, layout="h36m17"), lifter.lift(x),
+                               rtol=1e-6, atol=1e-4)
+    frame = image_mapping.H36M_FRAME
+    mapped = (x - [320.0, 240.0]) * (frame.width / 640) + frame.principal_point
+    np.testing.assert_allclose(lifter.prepare(x, image_size=(640, 480)), mapped, rtol=1e-6)
+    np.testing.assert_allclose(lifter.lift(x, image_size=(640, 480)), lifter.lift(mapped),
+                               rtol=1e-5, atol=1e-3)
+    with pytest.raises(ValueError, match="focal_length needs image_size"):
+        lifter.lift(x, focal_length=1000.0)
+    with pytest.raises(ValueError, match=r"keypoints_2d: unknown layout 'coco18x'"):
+        lifter.lift(x, layout="coco18x")
+
+
 # --------------------------------------------------------------------------
 # Finding and reading exports
 
@@ -173,6 +192,13 @@ def test_bad_paths_and_backends(baseline, tmp_path):
         serving.load(str(export_dir.parent))
     with pytest.raises(serving.ExportError, match="does not exist"):
         serving.load(str(export_dir / "nope"))
+    with pytest.raises(serving.ExportError, match="backend 'keras' is for pretrained models"):
+        serving.load(str(export_dir), backend="keras")
+    # A bare word is a shipped model's name or a directory; neither is a one-line error.
+    with pytest.raises(serving.ExportError, match=r"^'no-such-model' is neither a shipped "
+                                                  r"pretrained model nor an existing directory; "
+                                                  r"no pretrained models are shipped yet"):
+        serving.load("no-such-model", pretrained_root=str(tmp_path))
 
 
 @pytest.mark.parametrize("content,message", [

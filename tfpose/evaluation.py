@@ -117,14 +117,40 @@ def training_block(model_dir: str) -> Optional[Dict]:
     }
 
 
+# evaluate.py --pretrained must reproduce a shipped model's metadata this closely.
+PRETRAINED_REPRODUCE_MM = 0.1
+
+
+def pretrained_check(results: Dict, recorded: Optional[Dict]) -> Optional[Dict]:
+    """Measured protocols against those in a pretrained model's metadata
+    (``metadata["evaluation"]``), when both scored the same frames."""
+    if not recorded:
+        return None
+    same = {k: (recorded.get(k), results[k]) for k in ("dataset", "split", "subjects",
+                                                       "frame_stride", "num_frames")}
+    if any(a != b for a, b in same.values()):
+        return {"comparable": False,
+                "reason": "different frames: " + ", ".join(
+                    f"{k} {a!r} in the metadata, {b!r} here" for k, (a, b) in same.items()
+                    if a != b)}
+    diff = {label: results["protocols"][label]["per_action"]["Avg"] - recorded[label]["avg"]
+            for label in results["protocols"] if label in recorded}
+    return {"comparable": True, "recorded": {k: recorded[k]["avg"] for k in diff},
+            "difference_mm": diff, "tolerance_mm": PRETRAINED_REPRODUCE_MM,
+            "reproduced": all(abs(d) <= PRETRAINED_REPRODUCE_MM for d in diff.values())}
+
+
 def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
-        dataset: Optional[str] = None, data_dir: Optional[str] = None,
-        manual_dir: Optional[str] = None, subjects: Optional[Sequence[str]] = None,
+        pretrained: Optional[str] = None, dataset: Optional[str] = None,
+        data_dir: Optional[str] = None, manual_dir: Optional[str] = None,
+        subjects: Optional[Sequence[str]] = None,
         frame_stride: int = 1, noise_std: float = 0.0, noise_seed: int = 0,
         batch_size: int = 4096, output: Optional[str] = None, command_line: str = "",
         figures: Optional[str] = None, num_examples: int = 4, backend: str = "saved_model",
         test_flip: bool = False):
-    """Evaluate a model directory or an exported model; returns (results, printable text).
+    """Evaluate a model directory, an exported model or a pretrained model
+    (``pretrained``: a shipped name or a pretrained folder); returns
+    (results, printable text).
 
     ``backend`` picks the runtime of an export: the SavedModel or one of its
     TFLite files (``tfpose.serving.BACKENDS``), so quantised files are
@@ -135,20 +161,24 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
     from tfpose import data as data_lib
     from tfpose import training
 
-    if saved_model:
+    if sum(bool(s) for s in (model_dir, saved_model, pretrained)) != 1:
+        raise ValueError("give exactly one of model_dir, saved_model and pretrained")
+    lifted_by = saved_model or pretrained
+    if lifted_by:
         from tfpose import serving
 
         if test_flip:
             raise ValueError("--test_flip needs a --model_dir (an export lifts single poses)")
-        lifter = serving.load(saved_model, backend)
+        lifter = serving.load(pretrained) if pretrained else serving.load(saved_model, backend)
         meta = lifter.metadata
         kind, trained_on = meta["model_kind"], meta["dataset"]
         skel_3d, skel_2d = (skeleton_lib.by_joint_names(meta[key])
                             for key in ("joint_names_3d", "joint_names_2d"))
         predict_fn = lambda p2, cx: lifter.lift(p2, batch_size)  # noqa: E731
-        train_config = meta.get("train_config")
-        train_command_line = None
-        source = saved_model
+        train_config = meta.get("train_config") or (meta.get("training") or {}).get(
+            "train_config")
+        train_command_line = (meta.get("training") or {}).get("command_line")
+        source = lifter.export_dir
     else:
         task = training.restore_task(model_dir)
         kind, trained_on = task.config.model.kind, task.config.data.dataset
@@ -180,12 +210,12 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
     scale_aligned = registry.get(kind).scale_aligned
     results.update({
         "model": kind, "dataset": dataset, "trained_on": trained_on, "split": eval_split,
-        "source": os.path.abspath(source), "backend": backend if saved_model else "keras",
+        "source": os.path.abspath(source), "backend": lifter.backend if lifted_by else "keras",
         "noise_std": noise_std, "frame_stride": frame_stride, "test_flip": test_flip,
         "subjects": sorted(set(frames.subject.tolist())), "git_commit": provenance.git_commit(),
         "command_line": command_line, "train_config": train_config,
         "train_command_line": train_command_line,
-        "training": None if saved_model else training_block(model_dir),
+        "training": None if lifted_by else training_block(model_dir),
         "units": "mm (scale-aligned per pose)" if scale_aligned else "mm",
     })
     lines = [f"{kind} on {dataset} ({eval_split}, {len(frames)} frames"
@@ -202,15 +232,32 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
                  f"AUC {results['auc']:.1f}")
     lines.append("bone-length RMSE: " + "  ".join(
         f"{k} {v:.1f}" for k, v in results["bone_length_rmse"].items()))
+    if pretrained:
+        results["pretrained"] = {"name": meta.get("name"), "folder": lifter.export_dir,
+                                 "check": pretrained_check(results, meta.get("evaluation"))}
+        lines.append(_pretrained_check_line(results["pretrained"]["check"]))
     if figures:
         lines.append(save_figures(figures, frames, pose_2d, pred, target, kind, skel_3d,
                                   results, num_examples))
-    output = output or (os.path.join(model_dir, "results.json") if model_dir else
-                        os.path.join(saved_model, "results.json"))
+    if not output:  # never into a shipped model's folder
+        output = (os.path.join(model_dir, "results.json") if model_dir else
+                  os.path.join(saved_model, "results.json") if saved_model else
+                  f"results-{os.path.basename(lifter.export_dir)}.json")
     tf.io.gfile.makedirs(os.path.dirname(os.path.abspath(output)))
     atomic.write_json(output, results)
     lines.append(f"wrote {output}")
     return results, "\n".join(lines)
+
+
+def _pretrained_check_line(check: Optional[Dict]) -> str:
+    if check is None:
+        return "metadata.json records no evaluation to compare with"
+    if not check["comparable"]:
+        return f"not compared with metadata.json: {check['reason']}"
+    parts = "  ".join(f"{k} {check['recorded'][k]:.2f} recorded, {d:+.3f} mm"
+                      for k, d in check["difference_mm"].items())
+    verdict = "reproduced" if check["reproduced"] else "NOT reproduced"
+    return f"metadata.json: {parts}: {verdict} (tolerance {check['tolerance_mm']} mm)"
 
 
 def save_figures(folder: str, frames, pose_2d: np.ndarray, pred: np.ndarray, target: np.ndarray,

@@ -40,6 +40,7 @@ Loading an export is :func:`tfpose.serving.load`; timing one is
 Command line::
 
     python -m tfpose.export --model_dir=runs/asn_sh --out=runs/asn_sh/export
+    python -m tfpose.export --pretrained=asn-h36m-sh --out=asn_export   # a shipped model
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ import json
 import os
 import shutil
 import uuid
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 from tfpose import cli  # before TensorFlow: keeps its start-up log quiet
 
@@ -248,6 +249,32 @@ def export_model_dir(model_dir: str, out_dir: str, float16: bool = True,
     and has passed its parity checks.
     """
     task = training.restore_task(model_dir)
+    return _write_export(task, model_dir, out_dir, float16, int8)
+
+
+def export_pretrained(name: str, out_dir: str, float16: bool = True, int8: bool = True,
+                      root_dir: Optional[str] = None) -> str:
+    """Export the shipped pretrained model ``name`` (or a pretrained folder)
+    to ``out_dir`` like a model directory: the same files, checked against
+    the shipped weights in Keras. ``metadata.json`` adds ``pretrained`` (name,
+    sha256 of the shipped files, their measured protocols) and
+    ``input_frame``."""
+    from tfpose import pretrained
+
+    model = pretrained.load(name, root_dir)
+    shipped = model.metadata
+    extra = {"pretrained": {"name": model.name, "sha256": shipped.get("sha256"),
+                            "evaluation": shipped.get("evaluation"),
+                            "compaction": shipped.get("compaction"),
+                            "licence": shipped.get("licence")},
+             "input_frame": shipped.get("input_frame")}
+    return _write_export(model, model.folder, out_dir, float16, int8, extra)
+
+
+def _write_export(task, source_dir: str, out_dir: str, float16: bool, int8: bool,
+                  extra_metadata: Optional[Dict] = None) -> str:
+    """Write, check and swap in the export of ``task`` (a training task, or a
+    ``tfpose.pretrained`` model, which offers the same attributes)."""
     out_dir = os.path.abspath(out_dir)
     parent = os.path.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
@@ -269,7 +296,7 @@ def export_model_dir(model_dir: str, out_dir: str, float16: bool = True,
                 files[backend] = TFLITE_FILES[backend]
         # The checks read the export the way users will, so metadata.json is
         # written first and rewritten with their results.
-        metadata = _metadata(task, model_dir, files)
+        metadata = {**_metadata(task, source_dir, files), **(extra_metadata or {})}
         _write_json(os.path.join(tmp, METADATA_FILE), metadata)
         metadata["checks"] = parity_checks(tmp, task)
         _write_json(os.path.join(tmp, METADATA_FILE), metadata)
@@ -296,6 +323,8 @@ def define_flags():
     from absl import flags
 
     flags.DEFINE_string("model_dir", None, "Trained model directory (config.json, ckpt/).")
+    flags.DEFINE_string("pretrained", None, "Or a shipped pretrained model's name (python -m "
+                        "tfpose.pretrained list), or a pretrained folder.")
     flags.DEFINE_string("out", None, "Export directory to write (replaced when complete).")
     flags.DEFINE_bool("float16", True, "Also write model_fp16.tflite (float16 weights).")
     flags.DEFINE_bool("int8", True, "Also write model_int8.tflite (dynamic-range int8).")
@@ -308,13 +337,18 @@ def main(argv):
     if len(argv) > 1:
         cli.fail("tfpose.export", f"unexpected arguments {' '.join(argv[1:])}")
     try:
-        if not FLAGS.model_dir or not FLAGS.out:
-            raise ExportError("--model_dir and --out are required")
-        out = export_model_dir(FLAGS.model_dir, FLAGS.out, float16=FLAGS.float16,
-                               int8=FLAGS.int8)
+        if bool(FLAGS.model_dir) == bool(FLAGS.pretrained) or not FLAGS.out:
+            raise ExportError("--out and one of --model_dir or --pretrained are required")
+        if FLAGS.pretrained:
+            out = export_pretrained(FLAGS.pretrained, FLAGS.out, float16=FLAGS.float16,
+                                    int8=FLAGS.int8)
+        else:
+            out = export_model_dir(FLAGS.model_dir, FLAGS.out, float16=FLAGS.float16,
+                                   int8=FLAGS.int8)
         meta = serving.read_metadata(out)
-        logging.info("exported %s (%s on %s) to %s; parity %s", FLAGS.model_dir,
-                     meta["model_kind"], meta["dataset"], out, meta["checks"])
+        logging.info("exported %s (%s on %s) to %s; parity %s",
+                     FLAGS.model_dir or FLAGS.pretrained, meta["model_kind"], meta["dataset"],
+                     out, meta["checks"])
         print(out)
     except (ValueError, training.TrainingError, OSError) as e:
         cli.fail("tfpose.export", e)

@@ -1,39 +1,52 @@
-"""Lift 2D keypoints from a file to 3D with an exported model.
+"""Lift 2D keypoints from a file to 3D with a shipped model or an export.
 
 ::
 
-    python -m tfpose.predict --model=runs/asn_sh/export --input=keypoints.npz \\
-        --output=poses_3d.json [--layout=sh16] [--plot=fig.png]
+    python -m tfpose.predict --model=asn-h36m-gt --input=alphapose-results.json \
+        --image_size=1920x1080 --output=poses_3d.json [--animation=out.gif] [--bvh=out.bvh]
+    python -m tfpose.predict --model=runs/asn_sh/export --input=keypoints.npz \
+        --output=poses_3d.npz [--layout=sh16] [--plot=fig.png]
 
-Input: ``[frames, joints, 2]`` pixel keypoints as
+``--model``: a shipped pretrained model's name (``tfpose.pretrained``), a
+pretrained model folder, or an export directory (``tfpose.export``).
 
-* ``.npz`` -- the array ``keypoints``, or the only array in the file;
-  ``.npy`` -- the array;
-* ``.json`` -- a nested list, or an object ``{"keypoints": [...]}``
-  (``null`` is a missing keypoint: NaN);
-* ``.csv`` -- one row per frame, ``J * 2`` columns ``x1, y1, x2, y2, ...``;
-  an optional header row; empty cells and ``nan`` are missing keypoints.
+Input (``--format``, default ``auto``):
 
-``--layout`` says which joints, in which order, the file holds:
+* arrays (``array``): ``[frames, joints, 2]`` pixel keypoints as ``.npz``
+  (the array ``keypoints``, or the only array), ``.npy``, ``.json`` (a
+  nested list or ``{"keypoints": [...]}``; ``null`` is a missing keypoint)
+  or ``.csv`` (one row per frame, ``x1, y1, x2, y2, ...``, an optional
+  header; empty cells and ``nan`` are missing);
+* detector files (``coco``, ``halpe``, ``mpii``, ``openpose``,
+  ``mediapipe``; ``tfpose.formats``, docs/FORMATS.md): mapped onto H36M-17
+  with confidence masking (``--min_confidence``), person choice
+  (``--person``), gap filling (``--max_gap``) and smoothing (``--smooth``);
+  the line that says which frames were kept is printed.
 
-* ``model`` (default) -- exactly the model's input joints in its order
-  (``metadata.json``'s ``joint_names_2d``);
-* ``h36m17`` / ``h36m16`` / ``humaneva15`` -- that skeleton's order
-  (``tfpose.skeleton``); the model's input joints are picked by name;
-* ``sh16`` (alias ``mpii16``) -- Stacked Hourglass / MPII order, mapped with
-  ``skeleton.mpii_to_h36m16``;
-* ``coco17`` -- COCO keypoints, mapped with ``skeleton.coco_to_h36m17``
-  (hip, thorax, spine and head synthesised from neighbours).
+``auto`` reads ``.npz``/``.npy``/``.csv`` as arrays, a folder as OpenPose,
+and a ``.json`` as the detector format its content shows, else as an array.
+
+``--layout`` says which joints, in which order, an array holds
+(``tfpose.layouts``): ``model`` (default: the model's input joints in its
+order), ``h36m17``/``h36m16``/``humaneva15`` (picked by name), or a detector
+layout (``coco17``, ``halpe26``, ``mpii16`` = ``sh16``, ``body25``,
+``coco18``, ``mediapipe33``: mapped with the tables of docs/FORMATS.md).
+
+``--image_size=WxH`` maps pixels of that image into the frame the model was
+trained in (``tfpose.image_mapping``; docs/PRETRAINED.md); without it the
+keypoints are taken as training-frame pixels (Human3.6M: 1000x1000).
 
 Output (``.npz`` or ``.json``): ``keypoints_3d`` ``[frames, J3, 3]``
 root-relative in the camera frame, ``joint_names_3d``, ``units`` ("mm", or
-"normalized" for RepGAN), plus the model input actually used
-(``keypoints_2d``, ``joint_names_2d``). ``--plot`` writes a PNG of the 2D
-input beside the 3D pose for a few frames.
+"normalized" for RepGAN unless ``--height_mm`` gives it a metric scale),
+the 2D input in the model's joints and the image's pixels (``keypoints_2d``,
+``joint_names_2d``), and for detector files ``frame_ids``. ``--plot`` writes
+a PNG of a few frames, ``--animation`` a GIF/MP4 of the sequence, ``--bvh``
+a BVH rig (millimetres: RepGAN needs ``--height_mm``).
 
 Bad input (unreadable or empty file, wrong rank or joint count, NaN
-keypoints unless ``--allow_nan``, unknown layout or extension) ends with a
-one-line error that names the file and the problem, and exit status 1.
+keypoints unless ``--allow_nan``, unknown layout, format or extension) ends
+with a one-line error that names the file and the problem, and exit status 1.
 """
 
 from __future__ import annotations
@@ -41,17 +54,22 @@ from __future__ import annotations
 import csv
 import json
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 from tfpose import cli  # before TensorFlow: keeps its start-up log quiet
 
 import numpy as np  # noqa: E402
 
+from tfpose import formats  # noqa: E402
+from tfpose import layouts  # noqa: E402
 from tfpose import skeleton as skeleton_lib  # noqa: E402
 
 INPUT_EXTENSIONS = (".npz", ".npy", ".json", ".csv")
 OUTPUT_EXTENSIONS = (".npz", ".json")
-LAYOUTS = ("model", "h36m17", "h36m16", "humaneva15", "sh16", "mpii16", "coco17")
+LAYOUTS = layouts.LAYOUTS
+INPUT_FORMATS = ("auto", "array") + formats.FORMATS
+BVH_EXTENSION = ".bvh"
+ANIMATION_EXTENSIONS = (".gif", ".mp4")  # tfpose.animation's, checked before it is imported
 
 
 class PredictError(ValueError):
@@ -158,61 +176,6 @@ def _read_csv(path: str) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------
-# Layouts
-
-
-def _layout_source(layout: str) -> Tuple[Optional[int], Optional[Sequence[str]]]:
-    """(joints in the file, H36M/HumanEva names after conversion) of a layout."""
-    if layout in ("sh16", "mpii16"):
-        return 16, skeleton_lib.H36M_16.joint_names
-    if layout == "coco17":
-        return 17, skeleton_lib.H36M_17.joint_names
-    s = skeleton_lib.get(layout)
-    return s.num_joints, s.joint_names
-
-
-def map_layout(keypoints: np.ndarray, layout: str, joint_names_2d: Sequence[str],
-               path: str = "input") -> np.ndarray:
-    """File keypoints ``[F, J, 2]`` in ``layout`` -> the model's input ``[F, J2, 2]``."""
-    if layout not in LAYOUTS:
-        raise PredictError(f"{path}: unknown --layout {layout!r}; expected one of "
-                           f"{', '.join(LAYOUTS)}")
-    j2 = len(joint_names_2d)
-    if keypoints.ndim != 3 or keypoints.shape[-1] != 2:
-        raise PredictError(f"{path}: expected keypoints of shape [frames, joints, 2], got "
-                           f"shape {list(keypoints.shape)}")
-    if len(keypoints) == 0:
-        raise PredictError(f"{path}: no frames (shape {list(keypoints.shape)})")
-    n = keypoints.shape[1]
-    if layout == "model":
-        if n != j2:
-            hint = [lay for lay in LAYOUTS[1:] if _layout_source(lay)[0] == n
-                    and set(joint_names_2d) <= set(_layout_source(lay)[1])]
-            raise PredictError(
-                f"{path}: {n} joints per frame, but the model takes {j2} "
-                f"({', '.join(joint_names_2d)})"
-                + (f"; if the file is in another order, pass --layout={'|'.join(hint)}"
-                   if hint else ""))
-        return keypoints
-    expected, names = _layout_source(layout)
-    if n != expected:
-        raise PredictError(f"{path}: --layout={layout} needs {expected} joints per frame, the "
-                           f"file has {n}")
-    if layout in ("sh16", "mpii16"):
-        converted = skeleton_lib.mpii_to_h36m16(keypoints)
-    elif layout == "coco17":
-        converted = skeleton_lib.coco_to_h36m17(keypoints)
-    else:
-        converted = keypoints
-    missing = [name for name in joint_names_2d if name not in names]
-    if missing:
-        raise PredictError(f"{path}: --layout={layout} lacks joint(s) {', '.join(missing)} that "
-                           f"the model's input needs ({', '.join(joint_names_2d)})")
-    idx = [list(names).index(name) for name in joint_names_2d]
-    return np.ascontiguousarray(converted[:, idx], np.float32)
-
-
-# --------------------------------------------------------------------------
 # Writing
 
 
@@ -222,7 +185,8 @@ def _nan_to_none(a: np.ndarray):
 
 
 def write_output(path: str, keypoints_3d: np.ndarray, keypoints_2d: np.ndarray,
-                 metadata: Dict) -> str:
+                 metadata: Dict, extra: Optional[Dict] = None) -> str:
+    """Write the lifted poses; ``extra``: more entries (units, frame ids, image size)."""
     ext = os.path.splitext(path)[1].lower()
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -230,11 +194,13 @@ def write_output(path: str, keypoints_3d: np.ndarray, keypoints_2d: np.ndarray,
               "joint_names_2d": list(metadata["joint_names_2d"]),
               "units": metadata["units"], "model_kind": metadata["model_kind"],
               "dataset": metadata["dataset"]}
+    common.update({k: v for k, v in (extra or {}).items() if v is not None})
     if ext == ".npz":
         with open(path, "wb") as f:
             np.savez(f, keypoints_3d=keypoints_3d.astype(np.float32),
                      keypoints_2d=keypoints_2d.astype(np.float32),
-                     **{k: np.asarray(v) for k, v in common.items()})
+                     **{k: np.asarray(json.dumps(v) if isinstance(v, dict) else v)
+                        for k, v in common.items()})
     elif ext == ".json":
         payload = {"keypoints_3d": _nan_to_none(keypoints_3d), **common,
                    "num_frames": int(len(keypoints_3d)),
@@ -290,32 +256,124 @@ def save_plot(path: str, keypoints_2d: np.ndarray, keypoints_3d: np.ndarray, met
 
 
 # --------------------------------------------------------------------------
-# The command
+# Reading any input
 
 
-def run(model: str, input: str, output: str, layout: str = "model",  # noqa: A002
-        plot: Optional[str] = None, plot_frames: int = 4, allow_nan: bool = False,
-        backend: str = "saved_model", batch_size: int = 4096) -> Dict:
-    """Read ``input``, lift it with the export in ``model``, write ``output``.
+def _is_detector_file(path: str, fmt: str) -> bool:
+    """Whether ``path`` is read with ``tfpose.formats`` (else as an array)."""
+    if fmt == "array":
+        return False
+    if fmt != "auto":
+        return True
+    if os.path.isdir(path):
+        return True  # an OpenPose folder
+    if os.path.splitext(path)[1].lower() != ".json" or not os.path.isfile(path) \
+            or os.path.getsize(path) == 0:
+        return False  # the array reader says what is wrong
+    try:
+        formats.detect_format(path)
+    except formats.FormatError:
+        return False
+    return True
 
-    Input and output names are checked before the model is loaded. Returns
-    ``{"num_frames", "output", "plot", "units", "keypoints_3d"}``.
-    """
+
+def _check_output_paths(output: str, plot: Optional[str], animation_path: Optional[str],
+                        bvh_path: Optional[str]) -> None:
     out_ext = os.path.splitext(output)[1].lower()
     if out_ext not in OUTPUT_EXTENSIONS:
         raise PredictError(f"{output}: unknown output extension {out_ext or '(none)'!r}; "
                            f"expected one of {', '.join(OUTPUT_EXTENSIONS)}")
     if plot is not None and os.path.splitext(plot)[1].lower() != ".png":
         raise PredictError(f"{plot}: --plot writes a PNG; give a .png path")
-    if layout not in LAYOUTS:
-        raise PredictError(f"{input}: unknown --layout {layout!r}; expected one of "
-                           f"{', '.join(LAYOUTS)}")
-    keypoints = read_keypoints(input)
-    if keypoints.ndim != 3 or keypoints.shape[-1] != 2:
-        if keypoints.size == 0:
-            raise PredictError(f"{input}: no keypoints (shape {list(keypoints.shape)})")
-        raise PredictError(f"{input}: expected keypoints of shape [frames, joints, 2], got "
-                           f"shape {list(keypoints.shape)}")
+    if animation_path is not None and \
+            os.path.splitext(animation_path)[1].lower() not in ANIMATION_EXTENSIONS:
+        raise PredictError(f"{animation_path}: --animation writes "
+                           f"{' or '.join(ANIMATION_EXTENSIONS)}")
+    if bvh_path is not None and os.path.splitext(bvh_path)[1].lower() != BVH_EXTENSION:
+        raise PredictError(f"{bvh_path}: --bvh writes a .bvh file")
+
+
+# --------------------------------------------------------------------------
+# The command
+
+
+def run(model: str, input: str, output: str, layout: Optional[str] = None,  # noqa: A002
+        plot: Optional[str] = None, plot_frames: int = 4, allow_nan: bool = False,
+        backend: Optional[str] = None, batch_size: int = 4096, *,
+        format: str = "auto",  # noqa: A002
+        image_size=None, focal_length: Optional[float] = None,
+        min_confidence: Optional[float] = None, person: Optional[int] = None,
+        max_gap: Optional[int] = None, smooth: int = 0, height_mm: Optional[float] = None,
+        animation: Optional[str] = None, bvh: Optional[str] = None,
+        fps: float = 25.0) -> Dict:
+    """Read ``input``, lift it with ``model`` (a shipped name, a pretrained
+    folder or an export), write ``output`` (and ``plot``, ``animation``,
+    ``bvh``).
+
+    ``format``: ``auto``, ``array`` or a detector format (``tfpose.formats``);
+    ``min_confidence``, ``person``, ``max_gap`` and ``smooth`` apply to
+    detector files (None: ``tfpose.formats``' defaults). ``image_size``
+    ((w, h) or "WxH") and ``focal_length`` map the pixels into the model's
+    training frame. ``height_mm`` gives RepGAN's normalised output a metric
+    scale (``formats.to_metric``); ``bvh`` needs millimetres. Everything
+    about the input is checked before the model is loaded. Returns
+    ``{"num_frames", "output", "plot", "animation", "bvh", "units",
+    "keypoints_3d", "summary", "notes"}``.
+    """
+    _check_output_paths(output, plot, animation, bvh)
+    if format not in INPUT_FORMATS:
+        raise PredictError(f"{input}: unknown --format {format!r}; expected one of "
+                           f"{', '.join(INPUT_FORMATS)}")
+    if layout is not None:
+        try:
+            layouts.check_layout(layout, input)
+        except layouts.LayoutError as e:
+            raise PredictError(str(e).replace("unknown layout", "unknown --layout")) from None
+    try:
+        size = formats.parse_image_size(image_size, "--image_size") if image_size is not None \
+            else None
+    except formats.FormatError as e:
+        raise PredictError(f"{input}: {e}") from None
+    if height_mm is not None and not height_mm > 0:
+        raise PredictError(f"--height_mm must be positive, got {height_mm}")
+    if not fps > 0:
+        raise PredictError(f"--fps must be positive, got {fps}")
+
+    detections = None
+    detector_options = {"--min_confidence": min_confidence, "--person": person,
+                        "--max_gap": max_gap, "--smooth": smooth or None}
+    if _is_detector_file(input, format):
+        if layout not in (None, "h36m17"):
+            raise PredictError(f"{input}: detector files are mapped onto h36m17 (docs/"
+                               f"FORMATS.md); --layout={layout} applies to arrays only")
+        layout = "h36m17"
+        try:
+            detections = formats.read_detections(
+                input, None if format == "auto" else format, image_size=size,
+                min_confidence=(formats.DEFAULT_MIN_CONFIDENCE if min_confidence is None
+                                else min_confidence),
+                person=person,
+                max_gap=formats.DEFAULT_MAX_GAP if max_gap is None else max_gap,
+                smooth_window=smooth)
+        except (formats.FormatError, ValueError) as e:
+            raise PredictError(str(e)) from None
+        keypoints = detections.keypoints
+        size = detections.image_size
+    else:
+        given = [flag for flag, value in detector_options.items() if value is not None]
+        if given:
+            verb = "apply" if len(given) > 1 else "applies"
+            raise PredictError(f"{input}: {', '.join(given)} {verb}"
+                               f" to detector files (--format={'|'.join(formats.FORMATS)}), "
+                               f"not to arrays")
+        keypoints = read_keypoints(input)
+        if keypoints.ndim != 3 or keypoints.shape[-1] != 2:
+            if keypoints.size == 0:
+                raise PredictError(f"{input}: no keypoints (shape {list(keypoints.shape)})")
+            raise PredictError(f"{input}: expected keypoints of shape [frames, joints, 2], got "
+                               f"shape {list(keypoints.shape)}")
+        if len(keypoints) == 0:
+            raise PredictError(f"{input}: no frames (shape {list(keypoints.shape)})")
 
     # TensorFlow is imported only now, once the input file has been read.
     from tfpose import serving
@@ -325,33 +383,133 @@ def run(model: str, input: str, output: str, layout: str = "model",  # noqa: A00
     except ValueError as e:
         raise PredictError(f"--model={model}: {e}") from None
     meta = lifter.metadata
-    pose_2d = map_layout(keypoints, layout, meta["joint_names_2d"], input)
+    if bvh and lifter.units != "mm" and height_mm is None:
+        raise PredictError(f"{bvh}: a BVH needs millimetres, and {model} outputs "
+                           f"{lifter.units} poses; give --height_mm (the person's ankle-to-head "
+                           f"height, e.g. 1650)")
+    if height_mm is not None and lifter.units == "mm":
+        raise PredictError(f"--height_mm gives a metric scale to normalised output (RepGAN); "
+                           f"{model} already outputs mm")
+    try:
+        pose_2d = layouts.map_layout(keypoints, layout, meta["joint_names_2d"], input)
+    except layouts.LayoutError as e:
+        raise PredictError(str(e)) from None
     try:
         serving.check_pose_2d(pose_2d, lifter.num_joints_2d,
                               "propagate" if allow_nan else "raise", name="input")
     except ValueError as e:
         hint = "; pass --allow_nan to get NaN poses for them" if "NaN" in str(e) else ""
         raise PredictError(f"{input}: {e}{hint}") from None
-    pose_3d = lifter.lift(pose_2d, batch_size=batch_size)
-    write_output(output, pose_3d, pose_2d, meta)
-    plotted = save_plot(plot, pose_2d, pose_3d, meta, plot_frames) if plot else None
+    try:
+        pose_3d = lifter.lift(pose_2d, batch_size=batch_size, image_size=size,
+                              focal_length=focal_length)
+    except (ValueError, TypeError) as e:
+        raise PredictError(f"{input}: {e}") from None
+
+    notes = _notes(detections, meta, lifter.units, size)
+    units = lifter.units
+    extra: Dict = {"image_size": list(size) if size else None}
+    if size:
+        extra["input_frame"] = lifter.input_frame.to_dict()
+    if detections is not None:
+        extra["frame_ids"] = [str(f) if not isinstance(f, (int, np.integer)) else int(f)
+                              for f in detections.frame_ids]
+    if height_mm is not None:
+        skel_3d = skeleton_lib.by_joint_names(meta["joint_names_3d"])
+        pose_3d = formats.to_metric(pose_3d, height_mm=height_mm, skeleton=skel_3d) \
+            .astype(np.float32)
+        units = "mm"
+        extra.update(units="mm", metric_scale=f"formats.to_metric(height_mm={height_mm:g}): "
+                     f"each pose scaled to that ankle-to-head length")
+    out_meta = {**meta, "units": units}
+    write_output(output, pose_3d, pose_2d, out_meta, extra)
+    plotted = save_plot(plot, pose_2d, pose_3d, out_meta, plot_frames) if plot else None
+    animated = _save_animation(animation, pose_2d, pose_3d, out_meta, fps, size,
+                               extra.get("frame_ids")) if animation else None
+    rig = _save_bvh(bvh, pose_3d, out_meta, fps) if bvh else None
     return {"num_frames": int(len(pose_3d)), "output": output, "plot": plotted,
-            "units": meta["units"], "keypoints_3d": pose_3d}
+            "animation": animated, "bvh": rig, "units": units, "keypoints_3d": pose_3d,
+            "summary": detections.summary() if detections is not None else None,
+            "notes": notes}
+
+
+def _notes(detections, meta: Dict, units: str, size) -> List[str]:
+    """Advice printed with the result (nothing is changed by it)."""
+    notes = []
+    if size is None and units == "mm" and detections is not None:
+        notes.append("no --image_size: the keypoints are taken as pixels of the model's "
+                     "training images (Human3.6M: 1000x1000); give the video's size for "
+                     "other images")
+    if detections is not None and not str(meta.get("dataset", "")).endswith(
+            "/" + detections.model_kind):
+        notes.append(f"{detections.format} keypoints suit a model trained on "
+                     f"{detections.model_kind} 2D input (this one: {meta.get('dataset')})")
+    return notes
+
+
+def _save_animation(path: str, pose_2d, pose_3d, meta: Dict, fps: float, size,
+                    frame_ids) -> str:
+    from tfpose import animation
+
+    skel_2d = _skeleton_named(meta["joint_names_2d"], meta.get("skeleton_2d"))
+    skel_3d = _skeleton_named(meta["joint_names_3d"], meta.get("skeleton_3d"))
+    try:
+        return animation.save_animation(path, pose_2d, pose_3d, skel_2d, skel_3d, fps=fps,
+                                        image_size=tuple(size) if size else None,
+                                        units=meta["units"], frame_labels=frame_ids)
+    except (ValueError, RuntimeError) as e:
+        raise PredictError(f"{path}: {e}") from None
+
+
+def _save_bvh(path: str, pose_3d, meta: Dict, fps: float) -> str:
+    from tfpose import bvh
+
+    skel_3d = _skeleton_named(meta["joint_names_3d"], meta.get("skeleton_3d"))
+    try:
+        return bvh.write_bvh(path, pose_3d, skeleton=skel_3d, fps=fps)
+    except ValueError as e:
+        raise PredictError(f"{path}: {e}") from None
 
 
 def define_flags():
     from absl import flags
 
-    flags.DEFINE_string("model", None, "Export directory (python -m tfpose.export).")
-    flags.DEFINE_string("input", None, "Keypoints: .npz, .npy, .json or .csv, [frames, joints, 2].")
+    flags.DEFINE_string("model", None, "A shipped pretrained model's name (python -m "
+                        "tfpose.pretrained list), a pretrained folder, or an export directory "
+                        "(python -m tfpose.export).")
+    flags.DEFINE_string("input", None, "Keypoints: an array file (.npz, .npy, .json, .csv: "
+                        "[frames, joints, 2]) or a detector's file/folder (see --format).")
     flags.DEFINE_string("output", None, "Where to write the 3D poses: .npz or .json.")
-    flags.DEFINE_string("layout", "model", "Joint order of the input: " + ", ".join(LAYOUTS) + ".")
+    flags.DEFINE_enum("format", "auto", list(INPUT_FORMATS), "Input format: auto (by "
+                      "extension and content), array, or a detector's (docs/FORMATS.md).")
+    flags.DEFINE_string("layout", None, "Joint order of an array input: " + ", ".join(LAYOUTS)
+                        + " (default: model).")
+    flags.DEFINE_string("image_size", None, "WxH of the images the keypoints come from, e.g. "
+                        "1920x1080: maps them into the model's training frame "
+                        "(docs/PRETRAINED.md).")
+    flags.DEFINE_float("focal_length", None, "The camera's focal length in pixels, if known "
+                       "(with --image_size; default: the training cameras' field of view).")
+    flags.DEFINE_float("min_confidence", None, "Detector files: joints scored below it are "
+                       f"missing (default {formats.DEFAULT_MIN_CONFIDENCE}).")
+    flags.DEFINE_integer("person", None, "Detector files: the track id to follow (default: "
+                         "the highest-scoring person of each frame).")
+    flags.DEFINE_integer("max_gap", None, "Detector files: longest run of missing frames "
+                         f"filled by interpolation (default {formats.DEFAULT_MAX_GAP}).")
+    flags.DEFINE_integer("smooth", 0, "Detector files: moving-average window in frames "
+                         "(odd; 0: off).")
+    flags.DEFINE_float("height_mm", None, "RepGAN: give the normalised output millimetres by "
+                       "the person's ankle-to-head length along the skeleton.")
     flags.DEFINE_string("plot", None, "Also write a PNG of 2D input | 3D pose for a few frames.")
     flags.DEFINE_integer("plot_frames", 4, "Frames shown by --plot (evenly spaced).")
+    flags.DEFINE_string("animation", None, "Also write an animation of the sequence: .gif or "
+                        ".mp4 (needs imageio-ffmpeg).")
+    flags.DEFINE_string("bvh", None, "Also write a BVH rig of the 3D poses (millimetres).")
+    flags.DEFINE_float("fps", 25.0, "Frame rate of the sequence (animation, BVH).")
     flags.DEFINE_bool("allow_nan", False, "Frames with NaN keypoints give NaN poses instead "
                       "of an error.")
-    flags.DEFINE_string("backend", "saved_model", "Runtime of the export: one of "
-                        "tfpose.serving.BACKENDS (saved_model, saved_model_xla, tflite, ...).")
+    flags.DEFINE_string("backend", None, "Runtime of an export: one of "
+                        "tfpose.serving.BACKENDS (saved_model (default), saved_model_xla, "
+                        "tflite, ...); pretrained models run in Keras.")
 
 
 def main(argv: List[str]):
@@ -366,11 +524,20 @@ def main(argv: List[str]):
     try:
         result = run(FLAGS.model, FLAGS.input, FLAGS.output, layout=FLAGS.layout,
                      plot=FLAGS.plot, plot_frames=FLAGS.plot_frames, allow_nan=FLAGS.allow_nan,
-                     backend=FLAGS.backend)
-    except (ValueError, OSError) as e:  # PredictError, serving.ExportError, unwritable output
+                     backend=FLAGS.backend, format=FLAGS.format, image_size=FLAGS.image_size,
+                     focal_length=FLAGS.focal_length, min_confidence=FLAGS.min_confidence,
+                     person=FLAGS.person, max_gap=FLAGS.max_gap, smooth=FLAGS.smooth,
+                     height_mm=FLAGS.height_mm, animation=FLAGS.animation, bvh=FLAGS.bvh,
+                     fps=FLAGS.fps)
+    except (ValueError, OSError, RuntimeError) as e:  # PredictError, ExportError, files
         cli.fail("tfpose.predict", e)
+    if result["summary"]:
+        print(result["summary"])
+    for note in result["notes"]:
+        print(f"note: {note}")
+    written = [f"{what} {result[what]}" for what in ("plot", "animation", "bvh") if result[what]]
     print(f"lifted {result['num_frames']} frames ({result['units']}) -> {result['output']}"
-          + (f"; plot {result['plot']}" if result["plot"] else ""))
+          + (f"; {', '.join(written)}" if written else ""))
 
 
 def run_cli(argv=None):

@@ -1,4 +1,4 @@
-"""Load a tfpose export and lift 2D keypoints to 3D with it.
+"""Load a tfpose export or a shipped pretrained model and lift 2D keypoints to 3D with it.
 
 The reading half of the export contract that ``tfpose.export`` writes::
 
@@ -11,16 +11,23 @@ The reading half of the export contract that ``tfpose.export`` writes::
       model_int8.tflite   dynamic-range int8
       metadata.json       joint names, units, files, provenance, checks
 
+and of the pretrained models shipped in the package (``tfpose.pretrained``;
+docs/PRETRAINED.md), which run in Keras with the normalisation inside the
+same ``tf.function``.
+
 Usage::
 
     from tfpose import serving
-    lifter = serving.load("runs/asn_sh/export")        # or backend="tflite_int8", ...
+    lifter = serving.load("asn-h36m-sh")                # a shipped model's name
+    lifter = serving.load("runs/asn_sh/export")         # or an export (backend="tflite_int8", ...)
     lifter.units, lifter.num_joints_2d, lifter.metadata["joint_names_3d"]
     pose_3d = lifter.lift(pose_2d)                      # [N, J2, 2] px -> [N, J3, 3]
+    pose_3d = lifter.lift(coco_keypoints, layout="coco17", image_size=(1920, 1080))
 
-This module needs TensorFlow and NumPy only: it imports none of tfpose's
-training code (models, losses, optimizers, data pipeline), so a process that
-only serves starts quickly and cannot be broken by training-side changes.
+Serving an export needs TensorFlow and NumPy only; serving a pretrained model
+adds Keras and ``tfpose.models``. Neither imports tfpose's training code
+(training loop, losses, optimizers, data pipeline), so a process that only
+serves starts quickly and cannot be broken by training-side changes.
 """
 
 from __future__ import annotations
@@ -29,10 +36,14 @@ import abc
 import json
 import os
 import warnings
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
+
+from tfpose import image_mapping
+from tfpose import layouts
+from tfpose import pretrained
 
 # The export contract, shared with tfpose.export (which writes it).
 SIGNATURE_KEY = "serving_default"
@@ -49,6 +60,8 @@ METADATA_FILE = "metadata.json"
 # metadata.json's layout; exports without the field are version 1.
 FORMAT_VERSION = 1
 BACKENDS = ("saved_model", "saved_model_xla", "tflite", "tflite_fp16", "tflite_int8")
+# A pretrained model (tfpose.pretrained) runs in Keras; export it for the others.
+PRETRAINED_BACKEND = "keras"
 TFLITE_FILES = {"tflite": TFLITE_FILE, "tflite_fp16": TFLITE_FP16_FILE,
                 "tflite_int8": TFLITE_INT8_FILE}
 NAN_POLICIES = ("propagate", "raise")
@@ -65,8 +78,7 @@ class ExportError(ValueError):
 
 def resolve_export_dir(path: str) -> str:
     """The export directory that ``path`` names: the directory itself or its
-    ``saved_model/``. This is the one place that turns what a caller passed
-    to :func:`load` into a directory (names of shipped models go here too)."""
+    ``saved_model/`` (shipped model names are resolved by :func:`load`)."""
     path = os.path.abspath(os.fspath(path))
     if os.path.isfile(os.path.join(path, METADATA_FILE)):
         return path
@@ -157,19 +169,50 @@ class Lifter(abc.ABC):
         """``"mm"``, or ``"normalized"`` (RepGAN: mean joint-to-root distance 1)."""
         return self.metadata["units"]
 
+    @property
+    def input_frame(self) -> image_mapping.TrainingFrame:
+        """The pixel frame of the training keypoints (``image_size`` maps into it)."""
+        return image_mapping.frame_for(self.metadata)
+
+    def prepare(self, keypoints_2d, layout: Optional[str] = None,
+                image_size: Optional[Sequence[float]] = None,
+                focal_length: Optional[float] = None, where: str = "keypoints_2d") -> np.ndarray:
+        """Keypoints as they come -> the model's input joints in training pixels.
+
+        ``layout``: the joint order of ``keypoints_2d`` (``tfpose.layouts``;
+        None: already the model's); ``image_size=(w, h)``: the image the
+        pixels are from, mapped into the training frame
+        (``tfpose.image_mapping``; None: already in it); ``focal_length``:
+        the camera's, in pixels, if known.
+        """
+        if focal_length is not None and image_size is None:
+            raise ValueError("focal_length needs image_size (the image it belongs to)")
+        if layout is None and image_size is None:
+            return keypoints_2d
+        pose = layouts.map_layout(keypoints_2d, layout, self.metadata["joint_names_2d"], where)
+        if image_size is not None:
+            pose = image_mapping.to_training_frame(pose, image_size, self.input_frame,
+                                                   focal_length)
+        return pose
+
     @abc.abstractmethod
     def run(self, pose_2d: np.ndarray) -> np.ndarray:
         """One unchecked call of the graph: float32 [N >= 1, J2, 2] -> [N, J3, 3]."""
 
     def lift(self, keypoints_2d, batch_size: Optional[int] = None,
-             nan_policy: str = "propagate") -> np.ndarray:
+             nan_policy: str = "propagate", *, layout: Optional[str] = None,
+             image_size: Optional[Sequence[float]] = None,
+             focal_length: Optional[float] = None) -> np.ndarray:
         """[N, J2, 2] pixels -> [N, J3, 3] root-relative camera-frame 3D in ``units``.
 
+        ``layout``, ``image_size`` and ``focal_length``: see :meth:`prepare`
+        (by default the keypoints are the model's joints in training pixels).
         Runs in batches of ``batch_size`` (default: the runtime's own). A pose
         with a NaN or infinite keypoint gives an all-NaN output pose
         (``nan_policy="propagate"``) or a ValueError (``"raise"``); a wrong
         rank or joint count is a ValueError naming the expected shape.
         """
+        keypoints_2d = self.prepare(keypoints_2d, layout, image_size, focal_length)
         arr = check_pose_2d(keypoints_2d, self.num_joints_2d, nan_policy, name="keypoints_2d")
         return run_in_batches(self.run, arr, batch_size or self.default_batch_size,
                               self.num_joints_3d)
@@ -271,22 +314,75 @@ class TFLiteLifter(Lifter):
         return self._interp.get_tensor(self._out).copy()
 
 
+class KerasLifter(Lifter):
+    """A shipped pretrained model (``tfpose.pretrained``): its Keras network
+    and normaliser in one ``tf.function``, the export graph's contract
+    (root-relative output in the model's units; a pose with a non-finite
+    keypoint gives an all-NaN pose and leaves the others alone)."""
+
+    backend = PRETRAINED_BACKEND
+
+    def __init__(self, model):  # a tfpose.pretrained.inference.Pretrained
+        super().__init__(model.folder, model.metadata)
+        self.pretrained = model
+        normalizer, network = model.normalizer, model.model
+        spec = tf.TensorSpec([None, self.num_joints_2d, 2], tf.float32, name=INPUT_NAME)
+
+        @tf.function(input_signature=[spec], autograph=False)
+        def lift_fn(keypoints_2d):
+            return normalizer.denormalize_3d(
+                network(normalizer.normalize_2d(keypoints_2d), training=False))
+
+        self._fn = lift_fn
+
+    @property
+    def name(self) -> str:
+        return self.pretrained.name
+
+    def run(self, pose_2d: np.ndarray) -> np.ndarray:
+        finite = np.isfinite(pose_2d).all(axis=(1, 2))
+        if finite.all():
+            return self._fn(tf.constant(pose_2d, tf.float32)).numpy()
+        out = np.full((len(pose_2d), self.num_joints_3d, 3), np.nan, np.float32)
+        if finite.any():
+            out[finite] = self._fn(tf.constant(pose_2d[finite], tf.float32)).numpy()
+        return out
+
+
 # --------------------------------------------------------------------------
 # Entry point
 
 
-def load(path: str, backend: str = "saved_model", num_threads: Optional[int] = None) -> Lifter:
-    """Load the export in ``path`` (the directory, or its ``saved_model/``).
+def load(path: str, backend: Optional[str] = None, num_threads: Optional[int] = None,
+         pretrained_root: Optional[str] = None) -> Lifter:
+    """Load a shipped pretrained model by name, a pretrained model folder, or
+    the export in ``path`` (the directory, or its ``saved_model/``).
 
-    ``backend``: ``"saved_model"`` (default), ``"saved_model_xla"`` (its XLA
-    signature), ``"tflite"``, ``"tflite_fp16"`` or ``"tflite_int8"``.
-    ``num_threads``: threads of the TFLite interpreter (default: TFLite's);
-    the SavedModel backends use TensorFlow's thread pools.
-    Returns a :class:`Lifter`; bad paths and files raise :class:`ExportError`.
+    ``backend`` of an export: ``"saved_model"`` (default), ``"saved_model_xla"``
+    (its XLA signature), ``"tflite"``, ``"tflite_fp16"`` or ``"tflite_int8"``;
+    a pretrained model runs in Keras (``"keras"``; export it for the others).
+    ``num_threads``: threads of the TFLite interpreter (default: TFLite's).
+    ``pretrained_root``: where shipped models are looked up (default:
+    ``tfpose.pretrained.root()``). Returns a :class:`Lifter`; bad paths and
+    files raise :class:`ExportError` (or ``tfpose.pretrained.PretrainedError``),
+    one line each.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
-    export_dir = resolve_export_dir(path)
+    if backend is not None and backend not in BACKENDS + (PRETRAINED_BACKEND,):
+        raise ValueError(f"unknown backend {backend!r}; expected one of "
+                         f"{', '.join(BACKENDS + (PRETRAINED_BACKEND,))}")
+    source = os.fspath(path)
+    folder = _pretrained_folder(source, pretrained_root)
+    if folder is not None:
+        if backend not in (None, PRETRAINED_BACKEND):
+            raise ExportError(f"{source} is a pretrained model, which runs in Keras; for "
+                              f"backend {backend!r} export it first: python -m tfpose.export "
+                              f"--pretrained={source} --out=DIR")
+        return KerasLifter(pretrained.load(folder))
+    if backend == PRETRAINED_BACKEND:
+        raise ExportError(f"{source}: backend 'keras' is for pretrained models; an export "
+                          f"runs with one of {', '.join(BACKENDS)}")
+    backend = backend or "saved_model"
+    export_dir = resolve_export_dir(source)
     metadata = read_metadata(export_dir)
     if backend == "saved_model":
         return SavedModelLifter(export_dir, metadata)
@@ -298,3 +394,17 @@ def load(path: str, backend: str = "saved_model", num_threads: Optional[int] = N
         raise ExportError(f"{export_dir} has no {name} (exported without it: see "
                           f"python -m tfpose.export --float16/--int8)")
     return TFLiteLifter(tflite_path, metadata, num_threads, backend)
+
+
+def _pretrained_folder(source: str, pretrained_root: Optional[str]) -> Optional[str]:
+    """The pretrained model folder ``source`` names, None if it names an
+    export (or a path that is neither). A bare word that is not a shipped
+    model and not a directory is an error listing the shipped models."""
+    if os.path.isdir(source):
+        return os.path.abspath(source) if pretrained.is_model_folder(source) else None
+    if os.sep in source or (os.altsep and os.altsep in source) or not source:
+        return None  # a path: resolve_export_dir says what is wrong with it
+    if source in pretrained.available(pretrained_root):
+        return pretrained.folder(source, pretrained_root)
+    raise ExportError(f"{source!r} is neither a shipped pretrained model nor an existing "
+                      f"directory; {pretrained.describe_available(pretrained_root)}")
