@@ -107,7 +107,8 @@ def training_block(model_dir: str) -> Optional[Dict]:
     return {
         "wall_seconds": last.get("wall_seconds"), "steps": last.get("steps"),
         "samples": last.get("samples"), "epochs": int(last_epoch),
-        "hardware": run.get("hardware"), "recipe": run.get("recipe", "flags"),
+        "hardware": run.get("hardware"), "recipe": config["trainer"].get("recipe", "paper"),
+        "mixed_precision": config["trainer"].get("mixed_precision"),
         "history": [{"epoch": int(e), **v} for e, v in sorted(history.items(),
                                                                 key=lambda kv: int(kv[0]))],
         "selection": ("last epoch; per-epoch validation on held-out training subjects "
