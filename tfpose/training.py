@@ -10,8 +10,9 @@ resume logic.
 A model directory holds ``config.json`` (what was trained, how, on which
 hardware), the normalisation statistics, ``ckpt/`` (model, optimisers, weight
 average, epoch, step, wall time), ``history.json`` (one entry per epoch) and
-``logs/`` (TensorBoard). Running again with the same directory resumes from
-the last checkpoint at the exact batch it stopped at; a resume that would
+``logs/`` (TensorBoard); on a cluster the chief alone writes it. Running
+again with the same directory resumes from the newest readable checkpoint at
+the exact batch it stopped at (``tfpose.checkpointing``); a resume that would
 change what the weights are trained to is refused.
 """
 
@@ -31,6 +32,8 @@ from absl import logging
 
 from tfpose import atomic
 from tfpose import augmentation
+from tfpose import checkpointing
+from tfpose import cluster
 from tfpose import config as config_lib
 from tfpose import data as data_lib
 from tfpose import ema as ema_lib
@@ -419,12 +422,13 @@ def restore_task(model_dir: str, strategy=None, expect_partial: bool = True,
     task = make_task(config, normalizer, strategy or tf.distribute.get_strategy(),
                      mixed_precision, payload.get("schedule"))
     ckpt = tf.train.Checkpoint(**task.checkpoint_objects())
-    latest = tf.train.latest_checkpoint(os.path.join(model_dir, "ckpt"))
-    if latest is None:
+    try:
+        restored = checkpointing.restore_newest(ckpt, os.path.join(model_dir, "ckpt"),
+                                                expect_partial=expect_partial)
+    except checkpointing.CheckpointError as e:
+        raise TrainingError(str(e)) from e
+    if restored is None:
         raise TrainingError(f"{model_dir} has no checkpoint yet")
-    status = ckpt.restore(latest)
-    if expect_partial:
-        status.expect_partial()
     if averaged and task.ema is not None:
         task.ema.copy_to_model()
     return task
@@ -585,13 +589,15 @@ def _frames_for(config: ExperimentConfig, manual_dir, data_dir, train_frames, va
 
 
 def _checkpointed_step(model_dir: str) -> Optional[Tuple[int, int]]:
-    """(epoch, step in epoch) of the latest checkpoint, read without building the model."""
-    latest = tf.train.latest_checkpoint(os.path.join(model_dir, "ckpt"))
-    if latest is None:
-        return None
-    reader = tf.train.load_checkpoint(latest)
-    return (int(reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE")),
-            int(reader.get_tensor("step_in_epoch/.ATTRIBUTES/VARIABLE_VALUE")))
+    """(epoch, step in epoch) of the newest readable checkpoint, without building the model."""
+    for path in checkpointing.recorded(os.path.join(model_dir, "ckpt")):
+        try:
+            reader = tf.train.load_checkpoint(path)
+            return (int(reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE")),
+                    int(reader.get_tensor("step_in_epoch/.ATTRIBUTES/VARIABLE_VALUE")))
+        except checkpointing.UNREADABLE:
+            continue  # fit warns about it when it restores
+    return None
 
 
 def _schedule_for_resume(payload: Dict, config: ExperimentConfig, total_steps: int,
@@ -629,6 +635,8 @@ def fit(config: ExperimentConfig, model_dir: str, *, manual_dir=None, data_dir=N
     """
     segment_start = time.time()
     strategy = strategy or tf.distribute.get_strategy()
+    # Only the chief writes to model_dir; the other workers of a cluster read it.
+    chief = checkpointing.is_chief(strategy)
     payload = check_resumable(model_dir, config)
     if payload is not None:
         logging.info("resuming the run in %s", model_dir)
@@ -659,9 +667,13 @@ def fit(config: ExperimentConfig, model_dir: str, *, manual_dir=None, data_dir=N
                                           train_frames.pose_3d, root=root)
         schedule = {"total_steps": total_steps, "start_step": 0}
         payload = _run_payload(config, normalizer, command_line, schedule, hw)
-        tf.io.gfile.makedirs(model_dir)
-        normalizer.save(norm_path)
-    atomic.write_json(os.path.join(model_dir, CONFIG_FILE), payload)
+        if chief:
+            tf.io.gfile.makedirs(model_dir)
+            # Written whole before config.json: a run with config.json has its statistics.
+            normalizer.save(norm_path + ".tmp")
+            tf.io.gfile.rename(norm_path + ".tmp", norm_path, overwrite=True)
+    if chief:
+        atomic.write_json(os.path.join(model_dir, CONFIG_FILE), payload)
 
     task = make_task(config, normalizer, strategy, schedule=schedule)
     epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
@@ -669,22 +681,51 @@ def fit(config: ExperimentConfig, model_dir: str, *, manual_dir=None, data_dir=N
     wall = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="wall_seconds")
     ckpt = tf.train.Checkpoint(epoch=epoch_var, step_in_epoch=step_in_epoch, wall_seconds=wall,
                                **task.checkpoint_objects())
-    manager = tf.train.CheckpointManager(ckpt, os.path.join(model_dir, "ckpt"), max_to_keep=3)
-    if manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        logging.info("restored %s: epoch %d, step %d in epoch", manager.latest_checkpoint,
+    ckpt_dir = os.path.join(model_dir, "ckpt")
+    try:
+        restored = checkpointing.restore_newest(ckpt, ckpt_dir)  # older ones if it is damaged
+    except checkpointing.CheckpointError as e:
+        raise TrainingError(str(e)) from e
+    if restored:
+        logging.info("restored %s: epoch %d, step %d in epoch", restored,
                      int(epoch_var.numpy()), int(step_in_epoch.numpy()))
+    try:
+        cluster.check_same_step(strategy, int(epoch_var.numpy()) * steps_per_epoch
+                                + int(step_in_epoch.numpy()))
+    except ValueError as e:
+        raise TrainingError(str(e)) from e
+    saver = checkpointing.Saver(ckpt, ckpt_dir, chief=chief)
     wall_at_start = float(wall.numpy())
+
+    def raise_if_peer_lost(error):
+        """A dead peer of a cluster, seen by a collective, as a one-line TrainingError."""
+        if cluster.num_workers(strategy) > 1 and cluster.is_peer_failure(error):
+            raise TrainingError(cluster.lost_worker_message(error, global_step,
+                                                            saver.latest)) from error
 
     def save(step_for_name):
         wall.assign(wall_at_start + time.time() - segment_start)
-        manager.save(checkpoint_number=step_for_name)
+        try:
+            saver.save(step_for_name)
+        except checkpointing.CheckpointError as e:
+            raise TrainingError(str(e)) from e
+        except cluster.PEER_FAILURES as e:
+            raise_if_peer_lost(e)
+            raise
+
+    def run_steps(iterator, n):
+        try:
+            return train_calls(iterator, tf.constant(n))
+        except cluster.PEER_FAILURES as e:
+            raise_if_peer_lost(e)
+            raise
 
     columns, independent = task.columns(train_frames)
     k = config.trainer.steps_per_call
     first_bad_step = tf.Variable(-1, dtype=tf.int64, trainable=False)
     train_calls = make_train_function(task, strategy, first_bad_step)
-    writer = tf.summary.create_file_writer(os.path.join(model_dir, "logs"))
+    writer = (tf.summary.create_file_writer(os.path.join(model_dir, "logs"))
+              if strategy.extended.should_save_summary else tf.summary.create_noop_writer())
     global_step = int(epoch_var.numpy()) * steps_per_epoch + int(step_in_epoch.numpy())
     progress = _Progress(total_steps, global_step)
     last_logs: Dict[str, float] = {}
@@ -698,11 +739,12 @@ def fit(config: ExperimentConfig, model_dir: str, *, manual_dir=None, data_dir=N
         s = start_in_epoch
         while s < steps_per_epoch:
             if max_steps is not None and global_step >= max_steps:
+                saver.close()
                 return last_logs
             n = min(k, steps_per_epoch - s)
             if max_steps is not None:
                 n = min(n, max_steps - global_step)
-            logs = train_calls(iterator, tf.constant(n))
+            logs = run_steps(iterator, n)
             s += n
             global_step += n
             step_in_epoch.assign(s)
@@ -715,7 +757,7 @@ def fit(config: ExperimentConfig, model_dir: str, *, manual_dir=None, data_dir=N
                     raise TrainingError(
                         f"non-finite loss ({', '.join(bad) or 'loss'}) first at step {bad_step} "
                         f"(epoch {epoch + 1}); stopped without saving; the last good "
-                        f"checkpoint is {manager.latest_checkpoint}")
+                        f"checkpoint is {saver.latest}")
                 with writer.as_default(step=global_step):
                     for key, v in last_logs.items():
                         tf.summary.scalar(f"train/{key}", v)
@@ -735,10 +777,12 @@ def fit(config: ExperimentConfig, model_dir: str, *, manual_dir=None, data_dir=N
                          " ".join(f"{k2}={v:.4g}" for k2, v in last_logs.items()))
         save(global_step)
         writer.flush()
-        _append_history(model_dir, epoch + 1, {
-            **last_logs, "steps": global_step, "samples": global_step * task_batch,
-            "wall_seconds": round(float(wall.numpy()), 1),
-            "learning_rate": float(task.learning_rate())})
+        if chief:
+            _append_history(model_dir, epoch + 1, {
+                **last_logs, "steps": global_step, "samples": global_step * task_batch,
+                "wall_seconds": round(float(wall.numpy()), 1),
+                "learning_rate": float(task.learning_rate())})
+    saver.close()
     return last_logs
 
 
