@@ -47,11 +47,12 @@ def main(argv):
 
     try:
         config = config_from_flags()
+        strategy = training.make_strategy(FLAGS.strategy)
         training.fit(config, FLAGS.model_dir, manual_dir=FLAGS.manual_dir,
-                     data_dir=FLAGS.data_dir, strategy=training.make_strategy(FLAGS.strategy),
+                     data_dir=FLAGS.data_dir, strategy=strategy,
                      command_line=" ".join(sys.argv), max_steps=FLAGS.max_steps,
                      restart_schedule=FLAGS.restart_schedule)
-        if FLAGS.export:
+        if FLAGS.export and strategy.extended.should_checkpoint:  # the chief alone
             from tfpose import export
             out = export.export_model_dir(FLAGS.model_dir, os.path.join(FLAGS.model_dir, "export"))
             print(f"exported to {out}")

@@ -341,3 +341,19 @@ def test_bfloat16_mixed_precision_trains_close_to_float32(tmp_path, frames_sh, f
     diff = np.abs(results["bfloat16"] - results["none"]).mean()
     assert diff > 0  # bfloat16 really ran
     assert diff < 0.05 * scale, (diff, scale)
+
+
+def test_auto_precision_is_probed_once_and_kept_for_the_run(tmp_path, frames_sh, monkeypatch):
+    from tfpose import precision
+
+    rates = {"none": 100.0, "bfloat16": 180.0}
+    monkeypatch.setattr(precision, "probe", lambda *a, **k: dict(rates))
+    cfg = _config(mixed_precision="auto", checkpoint_every=2)
+    _fit(cfg, tmp_path, frames_sh, max_steps=2)
+    chosen = training.read_run(str(tmp_path))["mixed_precision"]
+    assert chosen["chosen"] == "bfloat16" and chosen["samples_per_second"] == rates
+    rates.update({"none": 300.0})  # the machine now looks different: the run keeps its choice
+    _fit(cfg, tmp_path, frames_sh, max_steps=4)
+    assert training.read_run(str(tmp_path))["mixed_precision"]["chosen"] == "bfloat16"
+    _fit(cfg, tmp_path / "other", frames_sh, max_steps=2)  # a new run probes afresh
+    assert training.read_run(str(tmp_path / "other"))["mixed_precision"]["chosen"] == "none"

@@ -43,6 +43,7 @@ from tfpose import metrics as metrics_lib
 from tfpose import normalization
 from tfpose import optimizers
 from tfpose import precision
+from tfpose import provenance
 from tfpose import schedules
 from tfpose import skeleton as skeleton_lib
 from tfpose.config import ExperimentConfig
@@ -651,7 +652,7 @@ def fit(config: ExperimentConfig, model_dir: str, *, manual_dir=None, data_dir=N
         raise TrainingError(f"{len(train_frames)} training frames are fewer than one batch "
                             f"of {task_batch}")
     total_steps = steps_per_epoch * config.trainer.epochs
-    hw = hardware.describe(measure=measure_hardware)
+    hw = {**hardware.describe(measure=measure_hardware), "git_commit": provenance.git_commit()}
     norm_path = os.path.join(model_dir, NORMALIZATION_FILE)
     if payload is not None and tf.io.gfile.exists(norm_path):
         normalizer = normalization.Normalizer.load(norm_path)
@@ -667,6 +668,10 @@ def fit(config: ExperimentConfig, model_dir: str, *, manual_dir=None, data_dir=N
                                           train_frames.pose_3d, root=root)
         schedule = {"total_steps": total_steps, "start_step": 0}
         payload = _run_payload(config, normalizer, command_line, schedule, hw)
+        # --mixed_precision=auto: probed once, then kept for every resume of the run.
+        chosen, evidence = precision.resolve(config.trainer.mixed_precision,
+                                             config.model.width, config.trainer.batch_size)
+        payload["mixed_precision"] = {"chosen": chosen, **evidence}
         if chief:
             tf.io.gfile.makedirs(model_dir)
             # Written whole before config.json: a run with config.json has its statistics.
@@ -675,7 +680,9 @@ def fit(config: ExperimentConfig, model_dir: str, *, manual_dir=None, data_dir=N
     if chief:
         atomic.write_json(os.path.join(model_dir, CONFIG_FILE), payload)
 
-    task = make_task(config, normalizer, strategy, schedule=schedule)
+    task = make_task(config, normalizer, strategy, schedule=schedule,
+                     mixed_precision=(payload.get("mixed_precision") or {}).get(
+                         "chosen", config.trainer.mixed_precision))
     epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch")
     wall = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="wall_seconds")
