@@ -106,14 +106,6 @@ class ZScoreNormalizer(Normalizer):
         std_3d[root] = 0.0
         return cls(pose_2d.mean(0), pose_2d.std(0), rel.mean(0) * (std_3d > 0), std_3d, root)
 
-    @property
-    def num_joints_2d(self) -> int:
-        return self.mean_2d.shape[0]
-
-    @property
-    def num_joints_3d(self) -> int:
-        return self.mean_3d.shape[0]
-
     def normalize_2d(self, pose_2d):
         pose_2d = tf.cast(pose_2d, tf.float32)
         return (pose_2d - self.mean_2d) / np.maximum(self.std_2d, _EPS)

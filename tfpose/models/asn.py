@@ -17,11 +17,10 @@ from keras import ops
 
 from tfpose import layers as L
 from tfpose import skeleton as skeleton_lib
+from tfpose.config import ASN_VARIANTS as VARIANTS  # Table 2's rows, in order (one list)
 from tfpose.constructor_config import ConstructorConfig
 from tfpose.models.baseline import check_input_shape
 
-# Table 2's ablation rows, in order.
-VARIANTS = ("basic", "basic+ref", "basic+ref+AM*", "basic+ref+AM", "basic+ref+AM+REM")
 _FUSION = {"basic": None, "basic+ref": None, "basic+ref+AM*": "dense",
            "basic+ref+AM": "attention", "basic+ref+AM+REM": "attention"}
 
