@@ -21,3 +21,20 @@ def write_json(path: str, payload, indent: int = 1) -> None:
         if tf.io.gfile.exists(tmp):
             tf.io.gfile.remove(tmp)
         raise
+
+
+def replace_dir(complete: str, final: str) -> None:
+    """Put the finished folder ``complete`` at ``final`` in one rename, replacing what was
+    there: readers see the old folder or the new one, never a half-written one."""
+    import os
+    import shutil
+    import uuid
+
+    old = None
+    if os.path.lexists(final):
+        parent, name = os.path.split(os.path.abspath(final))
+        old = os.path.join(parent, f".{name}.old-{uuid.uuid4().hex[:8]}")
+        os.rename(final, old)
+    os.rename(complete, final)
+    if old:
+        shutil.rmtree(old, ignore_errors=True)

@@ -58,7 +58,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tfpose import provenance, serving, training  # noqa: E402
+from tfpose import atomic, provenance, serving, training  # noqa: E402
 from tfpose.serving import (INPUT_NAME, METADATA_FILE, OUTPUT_NAME, SAVED_MODEL_DIR,
                             SIGNATURE_KEY, TFLITE_FILES, XLA_SIGNATURE_KEY, ExportError)
 
@@ -302,13 +302,7 @@ def _write_export(task, source_dir: str, out_dir: str, float16: bool, int8: bool
         _write_json(os.path.join(tmp, METADATA_FILE), metadata)
 
         # Swap in: the complete export appears under its final name at once.
-        old = None
-        if os.path.lexists(out_dir):
-            old = os.path.join(parent, f".{os.path.basename(out_dir)}.old-{uuid.uuid4().hex[:8]}")
-            os.rename(out_dir, old)
-        os.rename(tmp, out_dir)
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
+        atomic.replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -31,6 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfpose import atomic
 from tfpose import evaluation, export, image_mapping, provenance, serving, training
 from tfpose import pretrained
 from tfpose.pretrained import compact, inference
@@ -205,13 +206,7 @@ def pack(model_dir: str, name: str, precision: str = "auto", root_dir: Optional[
                 f"shipped models would take {total / 1e6:.1f} MB with {name} "
                 f"({_folder_bytes(tmp) / 1e6:.1f} MB), over the {MAX_TOTAL_BYTES / 1e6:.0f} MB "
                 f"budget; use --precision=int8 or drop a model")
-        old = None
-        if os.path.lexists(final):
-            old = os.path.join(base, f".{name}.old-{uuid.uuid4().hex[:8]}")
-            os.rename(final, old)
-        os.rename(tmp, final)
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
+        atomic.replace_dir(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
