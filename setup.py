@@ -26,7 +26,7 @@ setup(
     ],
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.16"],
-        "test": ["pytest>=7.4"],
+        "test": ["pytest>=7.4", "bvhio>=1.5"],  # bvhio: an independent BVH reader
         "video": ["imageio-ffmpeg>=0.4"],  # MP4 animations (GIF needs nothing extra)
     },
     entry_points={
