@@ -7,7 +7,10 @@ dataset once, and returns the builder to call ``as_dataset`` on.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+import contextlib
+import fcntl
+import os
+from typing import Iterator, Optional, Sequence
 
 import tensorflow_datasets as tfds
 
@@ -51,8 +54,27 @@ def prepare(name: str, *, manual_dir: Optional[str] = None, data_dir: Optional[s
     ``<data_dir>/downloads/manual`` (see ``resolve_manual_dir``).
     """
     b = builder(name, data_dir=data_dir, subjects=subjects)
-    if not b.is_prepared():
-        root = resolve_manual_dir(b.name, manual_dir, data_dir=str(b.data_dir_root))
-        b.download_and_prepare(
-            download_config=tfds.download.DownloadConfig(manual_dir=root))
+    if b.is_prepared():
+        return b
+    with _build_lock(os.fspath(b.data_dir)):
+        # Another process may have finished the build while this one waited.
+        b = builder(name, data_dir=data_dir, subjects=subjects)
+        if not b.is_prepared():
+            root = resolve_manual_dir(b.name, manual_dir, data_dir=str(b.data_dir_root))
+            b.download_and_prepare(
+                download_config=tfds.download.DownloadConfig(manual_dir=root))
     return b
+
+
+@contextlib.contextmanager
+def _build_lock(version_dir: str) -> Iterator[None]:
+    """An exclusive ``flock`` on ``<version_dir>.lock``, beside the dataset
+    directory: processes preparing the same config build it one at a time,
+    so TFDS never renames two ``incomplete.*`` builds onto one directory."""
+    os.makedirs(os.path.dirname(version_dir), exist_ok=True)
+    with open(version_dir + ".lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
