@@ -47,6 +47,7 @@ H36M_NAMES = skeleton_lib.H36M_JOINTS_17
 FORMATS = ("coco", "halpe", "mpii", "openpose", "mediapipe")
 DEFAULT_MIN_CONFIDENCE = 0.3
 DEFAULT_MAX_GAP = 10
+MAX_IMAGE_SIZE = 100_000  # pixels a side: larger is a typo, not a camera
 
 # A recipe term names a source joint, or an H36M joint already mapped
 # (prefix ``H36M_REF``), with its weight; a recipe's weights sum to 1.
@@ -327,6 +328,8 @@ def _load_json(path: str):
             raise FormatError(f"{path}: not valid JSON ({e})") from None
         except UnicodeDecodeError:
             raise FormatError(f"{path}: not a text (JSON) file") from None
+        except RecursionError:
+            raise FormatError(f"{path}: JSON nested too deeply") from None
 
 
 def _flat_keypoints(values, path: str, where: str, num_joints: Optional[int] = None) -> np.ndarray:
@@ -616,6 +619,9 @@ def parse_image_size(value, what: str = "image_size") -> Tuple[int, int]:
     except (TypeError, ValueError):
         raise FormatError(f"{what}: expected width and height, e.g. 1920x1080; got "
                           f"{value!r}") from None
+    if w > MAX_IMAGE_SIZE or h > MAX_IMAGE_SIZE:
+        raise FormatError(f"{what}: width and height must be at most {MAX_IMAGE_SIZE} pixels, "
+                          f"got {value!r}")
     if not (w > 0 and h > 0 and w == int(w) and h == int(h)):
         raise FormatError(f"{what}: width and height must be positive integers, got {value!r}")
     return int(w), int(h)

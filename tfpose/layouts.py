@@ -28,6 +28,10 @@ from tfpose import skeleton as skeleton_lib
 
 SKELETON_LAYOUTS = ("h36m17", "h36m16", "humaneva15")
 ALIASES = {"sh16": "mpii16"}
+# dtypes a float cast would silently mangle (drop the imaginary part, parse
+# text, count days): keypoints holding them are refused.
+NON_NUMERIC_DTYPES = {"c": "complex", "U": "text", "S": "bytes", "M": "datetime",
+                      "m": "timedelta", "V": "structured"}
 LAYOUTS = ("model",) + SKELETON_LAYOUTS + tuple(formats.JOINT_SETS) + tuple(ALIASES)
 
 
@@ -52,6 +56,23 @@ def check_layout(layout: str, where: str = "input") -> str:
     return layout
 
 
+def to_float32(values) -> np.ndarray:
+    """``values`` as a float32 array; a ValueError (one line) for ragged
+    rows, text, complex numbers, dates or other non-numbers."""
+    try:
+        arr = values if isinstance(values, np.ndarray) else np.asarray(values)
+        kind = arr.dtype.kind
+        if kind in NON_NUMERIC_DTYPES:
+            raise ValueError(f"{NON_NUMERIC_DTYPES[kind]} values (dtype {arr.dtype}), "
+                             f"not numbers")
+        return arr.astype(np.float32, copy=False)
+    except (TypeError, ValueError, OverflowError) as e:
+        text = " ".join(str(e).split())
+        if "inhomogeneous" in text or "sequence" in text:
+            text = "rows of different lengths"
+        raise ValueError(text) from None
+
+
 def map_layout(keypoints, layout: Optional[str], joint_names_2d: Sequence[str],
                where: str = "input") -> np.ndarray:
     """Keypoints ``[F, J, 2]`` in ``layout`` (None: ``model``) -> the model's
@@ -59,8 +80,8 @@ def map_layout(keypoints, layout: Optional[str], joint_names_2d: Sequence[str],
     file name, or ``keypoints_2d``)."""
     layout = check_layout(layout or "model", where)
     try:
-        keypoints = np.asarray(keypoints, np.float32)
-    except (TypeError, ValueError) as e:
+        keypoints = to_float32(keypoints)
+    except ValueError as e:
         raise LayoutError(f"{where}: keypoints are not a numeric array ({e})") from None
     j2 = len(joint_names_2d)
     if keypoints.ndim != 3 or keypoints.shape[-1] != 2:

@@ -54,6 +54,9 @@ from __future__ import annotations
 import csv
 import json
 import os
+import tokenize
+import zipfile
+import zlib
 from typing import Dict, List, Optional, Sequence
 
 from tfpose import cli  # before TensorFlow: keeps its start-up log quiet
@@ -82,14 +85,18 @@ class PredictError(ValueError):
 
 def _as_keypoints(value, path: str, what: str) -> np.ndarray:
     try:
-        arr = np.asarray(value, dtype=np.float32)
-    except (TypeError, ValueError) as e:
-        text = str(e)
-        if "inhomogeneous" in text or "sequence" in text:
+        return layouts.to_float32(value)
+    except ValueError as e:
+        if str(e) == "rows of different lengths":
             raise PredictError(f"{path}: {what} is not a rectangular [frames, joints, 2] array "
                                f"(rows of different lengths)") from None
-        raise PredictError(f"{path}: {what} holds non-numeric values ({text})") from None
-    return arr
+        raise PredictError(f"{path}: {what} holds non-numeric values ({e})") from None
+
+
+# What numpy's and csv's readers raise on a corrupt or truncated file: a
+# bad zip, a garbled .npy header (parsed as a Python literal), bad deflate data.
+_CORRUPT_FILE_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, SyntaxError,
+                        tokenize.TokenError, zlib.error, csv.Error)
 
 
 def read_keypoints(path: str) -> np.ndarray:
@@ -123,6 +130,9 @@ def read_keypoints(path: str) -> np.ndarray:
                     obj = json.load(f)
                 except json.JSONDecodeError as e:
                     raise PredictError(f"{path}: not valid JSON ({e})") from None
+                except RecursionError:
+                    raise PredictError(f"{path}: JSON nested too deeply (expected "
+                                       f"[frames, joints, 2])") from None
             if isinstance(obj, dict):
                 if "keypoints" not in obj:
                     raise PredictError(f"{path}: a JSON object needs a 'keypoints' entry; found "
@@ -135,8 +145,10 @@ def read_keypoints(path: str) -> np.ndarray:
         return _read_csv(path)
     except PredictError:
         raise
-    except (OSError, ValueError, EOFError) as e:  # corrupt npz/npy, unreadable file
-        raise PredictError(f"{path}: cannot read it as {ext} ({e})") from None
+    except _CORRUPT_FILE_ERRORS as e:  # corrupt npz/npy, unreadable file
+        text = " ".join(str(e).split())
+        raise PredictError(f"{path}: cannot read it as {ext} ({type(e).__name__}: "
+                           f"{text})") from None
 
 
 def _read_csv(path: str) -> np.ndarray:

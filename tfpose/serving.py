@@ -41,6 +41,7 @@ from typing import Callable, Dict, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfpose import formats
 from tfpose import image_mapping
 from tfpose import layouts
 from tfpose import pretrained
@@ -65,6 +66,9 @@ PRETRAINED_BACKEND = "keras"
 TFLITE_FILES = {"tflite": TFLITE_FILE, "tflite_fp16": TFLITE_FP16_FILE,
                 "tflite_int8": TFLITE_INT8_FILE}
 NAN_POLICIES = ("propagate", "raise")
+# Finite keypoints farther than this from the training frame's origin (in
+# pixels) come from no image: garbage, refused rather than lifted.
+MAX_ABS_PIXEL = 1e6
 REQUIRED_METADATA = ("model_kind", "dataset", "joint_names_2d", "joint_names_3d", "units")
 
 
@@ -121,13 +125,20 @@ def check_pose_2d(pose_2d, num_joints: int, nan_policy: str = "propagate",
     if nan_policy not in NAN_POLICIES:
         raise ValueError(f"nan_policy must be 'propagate' or 'raise', got {nan_policy!r}")
     try:
-        arr = np.asarray(pose_2d, dtype=np.float32)
-    except (TypeError, ValueError) as e:
+        arr = layouts.to_float32(pose_2d)
+    except ValueError as e:
         raise ValueError(f"{name} is not a numeric array: {e}") from None
     if arr.ndim != 3 or arr.shape[1:] != (num_joints, 2):
         raise ValueError(f"{name} must have shape [frames, {num_joints}, 2] (the model's "
                          f"{num_joints} input joints, x and y in pixels), got shape "
                          f"{list(arr.shape)}")
+    with np.errstate(invalid="ignore"):
+        beyond = (np.isfinite(arr) & (np.abs(arr) > MAX_ABS_PIXEL)).any(axis=(1, 2))
+    if beyond.any():
+        idx = np.flatnonzero(beyond)
+        shown = ", ".join(map(str, idx[:10])) + (" ..." if len(idx) > 10 else "")
+        raise ValueError(f"{name} has coordinates no image has (beyond +-{MAX_ABS_PIXEL:g} "
+                         f"pixels) in {len(idx)} of {len(arr)} frames (frames {shown})")
     if nan_policy == "raise":
         bad = ~np.isfinite(arr).all(axis=(1, 2))
         if bad.any():
@@ -187,6 +198,14 @@ class Lifter(abc.ABC):
         """
         if focal_length is not None and image_size is None:
             raise ValueError("focal_length needs image_size (the image it belongs to)")
+        if image_size is not None and not isinstance(image_size, str):
+            try:
+                sides = [float(side) for side in image_size]
+            except (TypeError, ValueError):
+                sides = []
+            if len(sides) != 2 or not all(0 < side <= formats.MAX_IMAGE_SIZE for side in sides):
+                raise ValueError(f"image_size must be (width, height) in pixels, each in (0, "
+                                 f"{formats.MAX_IMAGE_SIZE}], got {image_size!r}")
         if layout is None and image_size is None:
             return keypoints_2d
         pose = layouts.map_layout(keypoints_2d, layout, self.metadata["joint_names_2d"], where)
@@ -214,7 +233,8 @@ class Lifter(abc.ABC):
         """
         keypoints_2d = self.prepare(keypoints_2d, layout, image_size, focal_length)
         arr = check_pose_2d(keypoints_2d, self.num_joints_2d, nan_policy, name="keypoints_2d")
-        return run_in_batches(self.run, arr, batch_size or self.default_batch_size,
+        return run_in_batches(self.run, arr,
+                              self.default_batch_size if batch_size is None else batch_size,
                               self.num_joints_3d)
 
     __call__ = lift
