@@ -241,18 +241,12 @@ class AdversarialTask(Task):
         x2d, real_3d, real_2d = (n.normalize_2d(self._noisy(pose_2d, seed)),
                                  n.normalize_3d(real_3d), n.normalize_2d(real_2d))
         if self.config.data.flip:  # root-centred: mirror about x = 0
-            x2d, _ = augmentation.random_flip(x2d, x2d[..., :1, :1], 0.0, self.mirror_2d,
-                                              self.mirror_2d, seed + 1)
-            real_3d, real_2d = (
-                tf.where(flip[:, None, None], flipped, kept) for flip in
-                [tf.random.stateless_uniform(tf.shape(real_3d)[:1], seed=seed + 2) < 0.5]
-                for flipped, kept in ((augmentation.flip_3d(real_3d, self.mirror_2d), real_3d),
-                                      (augmentation.flip_2d(real_2d, 0.0, self.mirror_2d),
-                                       real_2d)))
+            perm = self.mirror_2d
+            flip = tf.random.stateless_uniform(tf.shape(x2d)[:1], seed=seed + 1) < 0.5
+            x2d = tf.where(flip[:, None, None], augmentation.flip_2d(x2d, 0.0, perm), x2d)
+            real_2d, real_3d = augmentation.random_flip(real_2d, real_3d, 0.0, perm, perm,
+                                                        seed + 2)
         return x2d, real_3d, real_2d
-
-    def predict_normalized(self, x):
-        return self.model(x, training=False)
 
     def _fakes(self, x2d, training_reprojector: bool):
         depth = self.model.generator(x2d, training=True)
@@ -271,11 +265,6 @@ class AdversarialTask(Task):
                 [fake_3d, fake_2d], epsilon=eps)
             return l_dis, gp, l_dis + cfg.gp_weight * gp, p_fake
         return l_dis, tf.constant(0.0), l_dis, p_fake
-
-    def _apply(self, loss, net, opt):
-        grads = tape_grads = self._tape.gradient(loss, net.trainable_variables)
-        opt.apply_gradients(zip(tape_grads, net.trainable_variables))
-        return tf.linalg.global_norm(grads)
 
     def _critic_only_update(self, x2d, real_3d, real_2d):
         """One critic update against the current generator (critic_steps > 1)."""
