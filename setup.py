@@ -10,8 +10,9 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["tfpose", "tfpose.*", "tfds_human36m", "tfds_human36m.*"]),
     py_modules=["train", "evaluate"],
-    # Shipped pretrained models: one folder of data files per model (docs/PRETRAINED.md).
-    package_data={"tfpose.pretrained": ["*/*"]},
+    # Shipped pretrained models: one folder of data files per model (docs/PRETRAINED.md);
+    # the shipped example keypoints (tfpose.example_motion).
+    package_data={"tfpose.pretrained": ["*/*"], "tfpose": ["example_data/*.json"]},
     exclude_package_data={"tfpose.pretrained": ["__pycache__/*"]},
     install_requires=[
         "tensorflow>=2.16",
@@ -28,6 +29,10 @@ setup(
         "gpu": ["tensorflow[and-cuda]>=2.16"],
         "test": ["pytest>=7.4", "bvhio>=1.5"],  # bvhio: an independent BVH reader
         "video": ["imageio-ffmpeg>=0.4"],  # MP4 animations (GIF needs nothing extra)
+        # PyTorch peer rows of `python -m tfpose.bench --peer` (never needed otherwise).
+        # A CPU-only build is far smaller: pip install torch --index-url
+        # https://download.pytorch.org/whl/cpu
+        "peer": ["torch>=2.0"],
     },
     entry_points={
         "console_scripts": [

@@ -12,7 +12,10 @@ Measures, on whatever device is present:
   model, the SavedModel signatures and the TFLite files of an export
   (:func:`benchmark`);
 * TFDS build time and ``tf.data`` pipeline throughput (frames/s) for
-  ``human36m/sh`` when the real data is at hand.
+  ``human36m/sh`` when the real data is at hand;
+* with ``--peer`` (needs the optional ``torch``), the same baseline network
+  trained by PyTorch with its default and fused Adam, in windows interleaved
+  with tfpose's (:func:`peer_comparison`).
 
 ``--quick`` shrinks every measurement so a test can run the whole report.
 
@@ -293,11 +296,105 @@ def export_report(export_dir: str, model_dir: Optional[str] = None,
 
 
 # --------------------------------------------------------------------------
+# The PyTorch peer
+
+
+def interleaved_windows(sides: Dict[str, Callable[[], float]], rounds: int,
+                        ratios: Dict[str, Sequence[str]]) -> Dict:
+    """Time every side once per round, the order reversed every other round.
+
+    ``sides`` maps a name to a callable that times one window and returns
+    samples/s; ``ratios`` maps a name to (numerator side, denominator side).
+    Adjacent windows share the machine's state of the moment, so each ratio is
+    the median of the per-round ratios, not the ratio of the medians (single
+    windows on a shared machine move by 10-15 %). Returns ``{"windows": {side:
+    [samples/s per round]}, "samples_per_s": {side: median}, "ratios": {name:
+    median}, "ratio_ranges": {name: [min, max]}}``.
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    unknown = sorted({s for pair in ratios.values() for s in pair} - set(sides))
+    if unknown:
+        raise ValueError(f"ratios name unknown sides {', '.join(unknown)}; "
+                         f"sides: {', '.join(sides)}")
+    names = list(sides)
+    windows: Dict[str, List[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            windows[name].append(float(sides[name]()))
+    per_round = {key: [a / b for a, b in zip(windows[num], windows[den])]
+                 for key, (num, den) in ratios.items()}
+    return {"windows": windows,
+            "samples_per_s": {name: statistics.median(w) for name, w in windows.items()},
+            "ratios": {key: statistics.median(v) for key, v in per_round.items()},
+            "ratio_ranges": {key: [min(v), max(v)] for key, v in per_round.items()}}
+
+
+def require_torch():
+    """:mod:`tfpose.bench_torch`, or a one-line error saying how to install torch."""
+    try:
+        from tfpose import bench_torch
+    except ImportError as e:
+        raise ValueError(f"the PyTorch comparison needs torch ({e}); install it with "
+                         f"pip install -e \".[peer]\" (CPU build: pip install torch "
+                         f"--index-url https://download.pytorch.org/whl/cpu)") from None
+    return bench_torch
+
+
+def peer_comparison(batch_sizes: Sequence[int] = (64, 256, 1024), rounds: int = 5,
+                    seconds: float = 3.0, width: int = 1024,
+                    num_frames: int = 100_000) -> Dict:
+    """Baseline training samples/s of tfpose beside PyTorch's, per batch size.
+
+    Per round: one :func:`training_throughput` window of tfpose's baseline
+    (its default config) and one window each of :class:`tfpose.bench_torch.PeerTrainer`
+    with torch's default Adam and, where this torch runs it on CPU, its fused
+    Adam; all on the same synthetic frames of human36m/sh shape. Rows give each
+    side's median samples/s and the medians of per-round ratios
+    (:func:`interleaved_windows`).
+    """
+    bench_torch = require_torch()
+    env = bench_torch.environment()
+    spec = registry.get("baseline")
+    frames = data_lib.synthetic_frames(num_frames, "human36m/sh").with_3d_joints_of(
+        spec.skeletons("human36m/sh")[1])
+    defaults = ExperimentConfig.from_flat(model="baseline")
+    out: Dict = {**env, "rounds": rounds, "seconds": seconds, "width": width,
+                 "num_frames": num_frames,
+                 "tfpose_config": {"fused_adam": defaults.optimizer.fused_adam,
+                                   "fast_dropout": defaults.model.fast_dropout,
+                                   "steps_per_call": 10, "jit_compile": False},
+                 "rows": []}
+    for batch in batch_sizes:
+        sides = {"tfpose": lambda b=batch: training_throughput(
+            "baseline", b, width=width, seconds=seconds, num_frames=num_frames,
+            repeats=1)["samples_per_s"]}
+        ratios = {}
+        for label, fused in (("torch_default", False), ("torch_fused", True)):
+            if fused and not env["fused_adam_cpu"]:
+                continue
+            trainer = bench_torch.PeerTrainer(frames.pose_2d, frames.pose_3d, batch,
+                                              fused=fused, width=width)
+            sides[label] = lambda t=trainer: t.window(seconds)
+            ratios[f"tfpose_over_{label}"] = ("tfpose", label)
+        logging.info("peer comparison: batch %d, %d rounds of %s", batch, rounds,
+                     ", ".join(sides))
+        result = interleaved_windows(sides, rounds, ratios)
+        out["rows"].append({"batch_size": batch,
+                            **{f"{k}_samples_per_s": v
+                               for k, v in result["samples_per_s"].items()},
+                            **result["ratios"],
+                            **{f"{k}_range": v for k, v in result["ratio_ranges"].items()},
+                            "windows": result["windows"]})
+    return out
+
+
+# --------------------------------------------------------------------------
 # The report
 
 
 def report(quick: bool = False, manual_dir: Optional[str] = None,
-           seconds: Optional[float] = None) -> Dict:
+           seconds: Optional[float] = None, peer: bool = False) -> Dict:
     seconds = seconds or (0.5 if quick else 3.0)
     width = 64 if quick else 1024
     out: Dict = {
@@ -308,8 +405,12 @@ def report(quick: bool = False, manual_dir: Optional[str] = None,
         "matmul_2048_gflops": matmul_gflops(512 if quick else 2048, 0.3 if quick else 2.0),
         "matmul_2048_bf16_gflops": matmul_gflops(512 if quick else 2048, 0.3 if quick else 2.0,
                                                  tf.bfloat16),
-        "training": [], "inference": None, "tfds": None,
+        "training": [], "inference": None, "tfds": None, "peer": None,
     }
+    if peer:  # first: its windows are the ones whose ratios matter
+        out["peer"] = peer_comparison((64,) if quick else (64, 256, 1024),
+                                      rounds=2 if quick else 5, seconds=seconds, width=width,
+                                      num_frames=4096 if quick else 100_000)
     # (steps per call, XLA, mixed precision) per row; every row at batch 64 in full mode.
     variants = ((1, False, "none"), (10, False, "none"), (10, True, "none"),
                 (10, False, "bfloat16"))
@@ -349,6 +450,9 @@ def define_flags():
                         "(default: $TFPOSE_H36M_DIR).")
     flags.DEFINE_float("seconds", None, "Timed seconds per training measurement; with "
                        "--export_dir, per runtime and batch size (default 3).")
+    flags.DEFINE_bool("peer", False, "Add the PyTorch peer (the same baseline network, "
+                      "torch's default and fused Adam) at batch 64/256/1024 in windows "
+                      "interleaved with tfpose's; needs torch (pip install -e \".[peer]\").")
     flags.DEFINE_string("export_dir", None, "Time this export (every runtime, batch 1 and "
                         "1024) instead of the full report; made first from --model_dir when "
                         "it holds no export.")
@@ -373,7 +477,12 @@ def main(argv):
             cli.fail("tfpose.bench", e)
         return
     manual = flags.FLAGS.manual_dir or os.environ.get("TFPOSE_H36M_DIR")
-    result = report(flags.FLAGS.quick, manual, flags.FLAGS.seconds)
+    if flags.FLAGS.peer:
+        try:
+            require_torch()
+        except ValueError as e:
+            cli.fail("tfpose.bench", e)
+    result = report(flags.FLAGS.quick, manual, flags.FLAGS.seconds, flags.FLAGS.peer)
     text = json.dumps(result, indent=1)
     if flags.FLAGS.out:
         with open(flags.FLAGS.out, "w") as f:
