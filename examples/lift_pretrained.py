@@ -5,6 +5,10 @@ tfpose.pretrained list`` names them). Any model that ``tfpose.serving.load``
 takes works the same: a shipped name, a pretrained model folder, or an export
 directory (``python -m tfpose.export``)::
 
+    # the example that ships with tfpose (tfpose.example_motion: a synthetic walk
+    # seen by a 1920x1080 camera); prints the error against its 3D ground truth
+    python examples/lift_pretrained.py --model=asn-h36m-gt --gif=lifted.gif
+
     # COCO keypoint results (detectron2, MMPose, YOLO-pose, AlphaPose) of a 1920x1080 video
     python examples/lift_pretrained.py --model=asn-h36m-gt --input=results.json \\
         --image_size=1920x1080 --gif=lifted.gif
@@ -25,7 +29,7 @@ import os
 
 import numpy as np
 
-from tfpose import animation, formats, serving, skeleton
+from tfpose import animation, example_motion, formats, serving, skeleton
 
 
 def lift_file(model: str, path: str, image_size=None, layout: str = "coco17", fps: float = 25.0,
@@ -42,6 +46,27 @@ def lift_file(model: str, path: str, image_size=None, layout: str = "coco17", fp
         print(detections.summary())
         keypoints, labels, layout = detections.keypoints, detections.frame_ids, "h36m17"
         size = detections.image_size
+    return _lift_and_save(lifter, keypoints, layout, size, labels, fps, gif)
+
+
+def lift_example(model: str, gif: str = "lifted.gif"):
+    """Lift the example that ships with tfpose and, for a millimetre model
+    with H36M joints, print the error against its 3D ground truth."""
+    lifter = serving.load(model)
+    print(lifter)
+    example = example_motion.load()
+    poses_3d = _lift_and_save(lifter, example["keypoints_2d"], "h36m17",
+                              example_motion.IMAGE_SIZE, None, example_motion.FPS, gif)
+    truth = example["keypoints_3d"] - example["keypoints_3d"][:, :1]  # root-relative
+    if lifter.units == "mm" and \
+            list(lifter.metadata["joint_names_3d"]) == list(skeleton.H36M_17.joint_names):
+        error = np.linalg.norm(poses_3d - truth, axis=-1).mean()
+        print(f"{example_motion.keypoints_path()}: mean per-joint error against its 3D ground "
+              f"truth {error:.1f} mm")
+    return poses_3d
+
+
+def _lift_and_save(lifter, keypoints, layout, size, labels, fps, gif):
     # Training-frame pixels go into the network; the GIF shows the image's own pixels.
     poses_3d = lifter.lift(keypoints, layout=layout, image_size=size)
     poses_2d = lifter.prepare(keypoints, layout=layout)
@@ -58,15 +83,19 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True,
                         help="shipped model name, pretrained folder or export directory")
-    parser.add_argument("--input", required=True,
+    parser.add_argument("--input",
                         help="detector file (COCO/Halpe/MPII results, OpenPose, MediaPipe) "
-                             "or a .npy array [frames, joints, 2]")
+                             "or a .npy array [frames, joints, 2]; default: the example "
+                             "that ships with tfpose")
     parser.add_argument("--image_size", help="WxH of the video, e.g. 1920x1080")
     parser.add_argument("--layout", default="coco17", help="joint order of a .npy array")
     parser.add_argument("--fps", type=float, default=25.0)
     parser.add_argument("--gif", default="lifted.gif")
     args = parser.parse_args()
-    lift_file(args.model, args.input, args.image_size, args.layout, args.fps, args.gif)
+    if args.input is None:
+        lift_example(args.model, args.gif)
+    else:
+        lift_file(args.model, args.input, args.image_size, args.layout, args.fps, args.gif)
 
 
 if __name__ == "__main__":
