@@ -429,6 +429,10 @@ def test_cli_lifts_and_plots(baseline_export, lifter, keypoints, tmp_path):
                 f"--plot={tmp_path / 'fig.png'}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "lifted 8 frames (mm)" in proc.stdout
+    # TensorFlow's C++ start-up lines (oneDNN, CUDA stubs) stay out of the terminal.
+    noise = [line for line in proc.stderr.splitlines()
+             if any(m in line for m in ("oneDNN", "cuda", "absl::InitializeLog"))]
+    assert not noise, noise
     out = json.loads((tmp_path / "out.json").read_text())
     np.testing.assert_allclose(np.asarray(out["keypoints_3d"]), lifter.lift(keypoints),
                                rtol=1e-4, atol=1e-2)
@@ -488,3 +492,29 @@ def test_cli_model_name_with_a_detector_file(shipped, coco_file, tmp_path):
         det.keypoints, layout="h36m17", image_size=(1920, 1080))
     got = np.asarray(json.loads((tmp_path / "out.json").read_text())["keypoints_3d"])
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-2)
+
+
+def test_example_input_carries_its_layout_and_image_size(shipped_env, tmp_path):
+    """``--input=example`` is the shipped example; its file's layout and image
+    size are used unless flags say otherwise."""
+    from tfpose import example_motion
+    path = example_motion.keypoints_path()
+    explicit = predict.run(BASELINE, path, str(tmp_path / "a.json"), layout="h36m17",
+                           image_size="1920x1080")
+    implicit = predict.run(BASELINE, "example", str(tmp_path / "b.json"))
+    np.testing.assert_array_equal(implicit["keypoints_3d"], explicit["keypoints_3d"])
+    # A flag wins over the file: another image size maps the pixels differently.
+    other = predict.run(BASELINE, "example", str(tmp_path / "c.json"), image_size="1000x1000")
+    assert np.abs(other["keypoints_3d"] - explicit["keypoints_3d"]).max() > 1.0
+    # Without the file's hints the 17 h36m17 joints do not match the model's 16.
+    keypoints = predict.read_keypoints(path)
+    np.save(tmp_path / "bare.npy", keypoints)
+    with pytest.raises(predict.PredictError, match="bare.npy"):
+        predict.run(BASELINE, str(tmp_path / "bare.npy"), str(tmp_path / "d.json"))
+
+
+def test_bad_layout_entry_in_a_json_object_is_named(shipped_env, tmp_path):
+    (tmp_path / "kp.json").write_text(json.dumps({"layout": "h37m", "keypoints":
+                                                  np.zeros((2, 17, 2)).tolist()}))
+    with pytest.raises(predict.PredictError, match=r"kp.json: its 'layout' entry"):
+        predict.run(BASELINE, str(tmp_path / "kp.json"), str(tmp_path / "o.json"))

@@ -462,3 +462,35 @@ def test_pack_measures_and_evaluate_reproduces_the_metadata(shipped, h36m_s9, tm
                                    frame_stride=100, output=str(tmp_path / "r100.json"))
     assert results["pretrained"]["check"]["comparable"] is False
     assert "not compared with metadata.json: different frames" in text
+
+
+SHIPPED_NAMES = pretrained.available(os.path.dirname(pretrained.__file__))
+
+
+@pytest.mark.parametrize("name", SHIPPED_NAMES or [pytest.param(None, marks=pytest.mark.skip(
+    reason="no model ships in tfpose/pretrained"))])
+def test_shipped_models_are_measured_on_the_whole_test_split_and_intact(name):
+    """What docs/PRETRAINED.md promises of each shipped folder: files that hash
+    to metadata.json, protocols measured on every S9/S11 test frame with the
+    shipped weights, a compaction cost under the limit, the licence note."""
+    folder = os.path.join(os.path.dirname(pretrained.__file__), name)
+    meta = json.loads(pathlib.Path(folder, pretrained.METADATA_FILE).read_text())
+    pretrained.verify(folder, meta)
+    ev = meta["evaluation"]
+    assert (ev["split"], sorted(ev["subjects"]), ev["frame_stride"]) == \
+        ("test", ["S11", "S9"], 1)
+    assert ev["dataset"] == meta["dataset"] and ev["num_frames"] > 500_000
+    assert max(map(abs, meta["compaction"]["cost_mm"].values())) < pack.MAX_COMPACTION_COST_MM
+    for p in ("protocol1", "protocol2"):
+        per_action = {a: v for a, v in ev[p]["per_action"].items() if a != "Avg"}
+        assert len(per_action) == 15
+        assert ev[p]["avg"] == pytest.approx(np.mean(list(per_action.values())), abs=1e-6)
+        assert ev[p]["per_action"].get("Avg", ev[p]["avg"]) == pytest.approx(ev[p]["avg"])
+    assert meta["licence"] == pretrained.LICENCE_NOTES[meta["dataset"].split("/")[0]]
+
+
+def test_shipped_models_fit_the_size_budget():
+    base = os.path.dirname(pretrained.__file__)
+    total = sum(os.path.getsize(os.path.join(base, n, f)) for n in SHIPPED_NAMES
+                for f in os.listdir(os.path.join(base, n)))
+    assert total <= pack.MAX_TOTAL_BYTES

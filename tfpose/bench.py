@@ -39,6 +39,7 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence
 
 from tfpose import cli  # noqa: E402  before TensorFlow: keeps its start-up log quiet
+cli.quiet_tensorflow()
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

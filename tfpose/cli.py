@@ -15,6 +15,9 @@ from typing import Callable, Dict, List, Optional
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up noise
 
+import contextlib  # noqa: E402
+import tempfile  # noqa: E402
+
 from absl import app, flags, logging  # noqa: E402
 
 from tfpose import config as config_lib  # noqa: E402
@@ -69,6 +72,40 @@ def define_data_location_flags() -> None:
             "$TFPOSE_HUMANEVA_DIR, else the TFDS default manual dir).")
 
 
+@contextlib.contextmanager
+def _stderr_captured():
+    """Point file descriptor 2 at a temporary file; on an exception, replay it."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            os.write(2, sink.read())
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def quiet_tensorflow() -> None:
+    """Import TensorFlow and find its devices with their start-up lines muted.
+
+    TensorFlow's C++ start-up lines (oneDNN, CUDA stubs, cuInit) are written
+    before its logging reads ``TF_CPP_MIN_LOG_LEVEL``, so that variable
+    cannot silence them; they go to a discarded buffer instead (replayed if
+    the import fails). Does nothing once TensorFlow is imported.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    with _stderr_captured():
+        import tensorflow as tf
+        tf.config.list_physical_devices()
+
+
 def fail(prog: str, error: BaseException | str) -> typing.NoReturn:
     """The one-line error exit every CLI uses."""
     sys.exit(f"{prog}: error: {error}")
@@ -78,6 +115,7 @@ def run(main: Callable[[List[str]], Optional[int]], define_flags: Callable[[], N
         argv: Optional[List[str]] = None) -> None:
     """Define the flags, then ``absl.app.run(main)`` with INFO logging (a console script)."""
     define_flags()
+    quiet_tensorflow()
 
     def wrapped(args):
         logging.set_verbosity(logging.INFO)

@@ -53,6 +53,7 @@ import uuid
 from typing import Callable, Dict, Optional
 
 from tfpose import cli  # before TensorFlow: keeps its start-up log quiet
+cli.quiet_tensorflow()
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -68,6 +68,7 @@ from tfpose import layouts  # noqa: E402
 from tfpose import skeleton as skeleton_lib  # noqa: E402
 
 INPUT_EXTENSIONS = (".npz", ".npy", ".json", ".csv")
+EXAMPLE_INPUT = "example"  # --input=example: the shipped example motion
 OUTPUT_EXTENSIONS = (".npz", ".json")
 LAYOUTS = layouts.LAYOUTS
 INPUT_FORMATS = ("auto", "array") + formats.FORMATS
@@ -149,6 +150,27 @@ def read_keypoints(path: str) -> np.ndarray:
         text = " ".join(str(e).split())
         raise PredictError(f"{path}: cannot read it as {ext} ({type(e).__name__}: "
                            f"{text})") from None
+
+
+def read_array_hints(path: str) -> Dict:
+    """``layout`` and ``image_size`` stored beside the keypoints of a JSON
+    object (the shipped example carries both); flags given by the user win."""
+    if os.path.splitext(path)[1].lower() != ".json":
+        return {}
+    with open(path) as f:
+        obj = json.load(f)  # already parsed once by read_keypoints: valid here
+    if not isinstance(obj, dict):
+        return {}
+    return {key: obj[key] for key in ("layout", "image_size") if key in obj}
+
+
+def resolve_input(path: str) -> str:
+    """``example`` names the shipped example motion (tfpose.example_motion),
+    so an installed package lifts it without knowing where it lives."""
+    if path == EXAMPLE_INPUT and not os.path.exists(path):
+        from tfpose import example_motion
+        return example_motion.keypoints_path()
+    return path
 
 
 def _read_csv(path: str) -> np.ndarray:
@@ -333,6 +355,7 @@ def run(model: str, input: str, output: str, layout: Optional[str] = None,  # no
     "keypoints_3d", "summary", "notes"}``.
     """
     _check_output_paths(output, plot, animation, bvh)
+    input = resolve_input(input)  # noqa: A001
     if format not in INPUT_FORMATS:
         raise PredictError(f"{input}: unknown --format {format!r}; expected one of "
                            f"{', '.join(INPUT_FORMATS)}")
@@ -379,6 +402,18 @@ def run(model: str, input: str, output: str, layout: Optional[str] = None,  # no
                                f" to detector files (--format={'|'.join(formats.FORMATS)}), "
                                f"not to arrays")
         keypoints = read_keypoints(input)
+        hints = read_array_hints(input)
+        if layout is None and hints.get("layout") is not None:
+            layout = hints["layout"]
+            try:
+                layouts.check_layout(layout, input)
+            except layouts.LayoutError as e:
+                raise PredictError(f"{input}: its 'layout' entry: {e}") from None
+        if size is None and hints.get("image_size") is not None:
+            try:
+                size = formats.parse_image_size(hints["image_size"], "its 'image_size' entry")
+            except formats.FormatError as e:
+                raise PredictError(f"{input}: {e}") from None
         if keypoints.ndim != 3 or keypoints.shape[-1] != 2:
             if keypoints.size == 0:
                 raise PredictError(f"{input}: no keypoints (shape {list(keypoints.shape)})")
@@ -388,6 +423,7 @@ def run(model: str, input: str, output: str, layout: Optional[str] = None,  # no
             raise PredictError(f"{input}: no frames (shape {list(keypoints.shape)})")
 
     # TensorFlow is imported only now, once the input file has been read.
+    cli.quiet_tensorflow()
     from tfpose import serving
 
     try:
@@ -490,7 +526,9 @@ def define_flags():
                         "tfpose.pretrained list), a pretrained folder, or an export directory "
                         "(python -m tfpose.export).")
     flags.DEFINE_string("input", None, "Keypoints: an array file (.npz, .npy, .json, .csv: "
-                        "[frames, joints, 2]) or a detector's file/folder (see --format).")
+                        "[frames, joints, 2]; a JSON object may carry 'layout' and 'image_size') or a "
+                        "detector's file/folder (see --format); 'example': the shipped example "
+                        "motion (tfpose/example_data).")
     flags.DEFINE_string("output", None, "Where to write the 3D poses: .npz or .json.")
     flags.DEFINE_enum("format", "auto", list(INPUT_FORMATS), "Input format: auto (by "
                       "extension and content), array, or a detector's (docs/FORMATS.md).")

@@ -14,6 +14,7 @@ import os
 import sys
 
 from tfpose import cli  # before TensorFlow: keeps its start-up log quiet
+cli.quiet_tensorflow()
 
 from absl import flags  # noqa: E402
 
