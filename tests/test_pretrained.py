@@ -494,3 +494,87 @@ def test_shipped_models_fit_the_size_budget():
     total = sum(os.path.getsize(os.path.join(base, n, f)) for n in SHIPPED_NAMES
                 for f in os.listdir(os.path.join(base, n)))
     assert total <= pack.MAX_TOTAL_BYTES
+
+
+# --------------------------------------------------------------------------
+# Backend "auto" of a pretrained model: small calls move to an in-memory TFLite
+
+
+def _rel_diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+
+@pytest.mark.parametrize("name", [BASELINE, REPGAN])
+def test_auto_converts_small_calls_to_tflite_with_the_same_results(shipped, name):
+    lifter = serving.load(name, pretrained_root=str(shipped.root))
+    plain = serving.load(name, backend="keras", pretrained_root=str(shipped.root))
+    assert "backend auto(tflite for <= 64 poses" in repr(lifter)
+    assert repr(plain).endswith("backend keras)")
+    j2 = lifter.num_joints_2d
+    x = data.synthetic_frames(200, "human36m/sh" if j2 == 16 else "human36m/gt",
+                              seed=5).pose_2d
+    # A few small calls stay in Keras (a script lifting once never pays the conversion).
+    for i in range(serving.AUTO_CONVERT_AFTER - 1):
+        np.testing.assert_array_equal(lifter.lift(x[i:i + 1]), plain.lift(x[i:i + 1]))
+        assert lifter.backend == "keras"
+    for n in (1, serving.AUTO_SMALL_BATCH):
+        got = lifter.lift(x[:n])
+        assert lifter.backend == "tflite", n
+        assert _rel_diff(got, plain.lift(x[:n])) < 1e-5, n
+    got = lifter.lift(x)  # a large call: Keras, the very same numbers
+    assert lifter.backend == "keras"
+    np.testing.assert_array_equal(got, plain.lift(x))
+    # The NaN contract holds on the TFLite route too.
+    bad = x[:5].copy()
+    bad[1, 3, 0], bad[3, 0, 1] = np.nan, np.inf
+    out = lifter.lift(bad)
+    assert lifter.backend == "tflite" and np.isnan(out[[1, 3]]).all()
+    assert _rel_diff(out[[0, 2, 4]], plain.lift(x[[0, 2, 4]])) < 1e-5
+    # backend="keras" never converts.
+    for _ in range(serving.AUTO_CONVERT_AFTER + 1):
+        plain.lift(x[:1])
+    assert plain.backend == "keras"
+
+
+def test_a_failed_conversion_warns_and_keeps_keras(shipped, monkeypatch):
+    def broken(fn):
+        raise RuntimeError("converter says no\nsecond line")
+
+    monkeypatch.setattr(serving, "tflite_from_function", broken)
+    lifter = serving.load(BASELINE, pretrained_root=str(shipped.root))
+    x = data.synthetic_frames(1, "human36m/sh", seed=6).pose_2d
+    with pytest.warns(RuntimeWarning, match=r"TFLite conversion of baseline-sh failed "
+                                            r"\(converter says no\); small batches stay in Keras"):
+        for _ in range(serving.AUTO_CONVERT_AFTER):
+            lifter.lift(x)
+    assert lifter.backend == "keras" and not lifter.convert_to_tflite()
+
+
+def test_auto_conversion_in_a_fresh_interpreter_imports_no_training_code(shipped, tmp_path):
+    x = data.synthetic_frames(100, "human36m/sh", seed=9).pose_2d
+    np.save(tmp_path / "x.npy", x)
+    script = textwrap.dedent(f"""
+        import json, sys
+        import numpy as np
+        from tfpose import serving
+        lifter = serving.load("{BASELINE}")
+        x = np.load(r"{tmp_path / 'x.npy'}")
+        assert lifter.convert_to_tflite()
+        small = lifter.lift(x[:1])
+        backends = [lifter.backend]
+        large = lifter.lift(x)
+        backends.append(lifter.backend)
+        np.save(r"{tmp_path / 'out.npy'}", np.concatenate([small, large]))
+        print(json.dumps([backends, sorted(m for m in sys.modules if m.startswith("tfpose"))]))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=_env(shipped.root),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    backends, loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert backends == ["tflite", "keras"]
+    leaked = [m for m in loaded if m.startswith(TRAINING_MODULES)]
+    assert not leaked, f"converting a pretrained model imported training code: {leaked}"
+    plain = serving.load(BASELINE, backend="keras", pretrained_root=str(shipped.root))
+    out = np.load(tmp_path / "out.npy")
+    assert _rel_diff(out[:1], plain.lift(x[:1])) < 1e-5
+    np.testing.assert_array_equal(out[1:], plain.lift(x))

@@ -60,6 +60,8 @@ def test_lift_in_fresh_interpreter_imports_no_training_code(baseline, tmp_path):
         for backend in ("saved_model", "tflite"):
             lifter = serving.load(r"{export_dir}", backend)
             np.save(r"{tmp_path}/" + backend + ".npy", lifter.lift(x, batch_size=128))
+        auto = serving.load(r"{export_dir}")  # the default: TFLite for one pose, else SavedModel
+        np.save(r"{tmp_path}/auto.npy", np.concatenate([auto.lift(x[:1]), auto.lift(x[1:])]))
         loaded = sorted(m for m in sys.modules if m.startswith("tfpose"))
         print(json.dumps(loaded))
     """)
@@ -74,7 +76,7 @@ def test_lift_in_fresh_interpreter_imports_no_training_code(baseline, tmp_path):
     # ... and still computes what the training code computes.
     reference = training.predict(training.restore_task(str(model_dir)), x)
     scale = float(np.max(np.abs(reference)))
-    for backend, tolerance in (("saved_model", 1e-4), ("tflite", 1e-3)):
+    for backend, tolerance in (("saved_model", 1e-4), ("tflite", 1e-3), ("auto", 1e-3)):
         got = np.load(tmp_path / f"{backend}.npy")
         assert got.shape == (300, 17, 3)
         assert np.max(np.abs(got - reference)) / scale < tolerance, backend
@@ -86,12 +88,12 @@ def test_lift_in_fresh_interpreter_imports_no_training_code(baseline, tmp_path):
 
 def test_lifter_describes_the_export(baseline):
     _, export_dir = baseline
-    lifter = serving.load(str(export_dir))
+    lifter = serving.load(str(export_dir), "saved_model")
     meta = json.loads((export_dir / "metadata.json").read_text())
     assert lifter.metadata == meta
     assert (lifter.num_joints_2d, lifter.num_joints_3d) == (16, 17)
     assert lifter.units == "mm" and lifter.backend == "saved_model"
-    assert "16 -> 17 joints" in repr(lifter)
+    assert "16 -> 17 joints" in repr(lifter) and repr(lifter).endswith("backend saved_model)")
     # The same numbers as calling the signature by hand.
     x = _poses(10)
     fn = tf.saved_model.load(str(export_dir / "saved_model")).signatures["serving_default"]
@@ -99,7 +101,7 @@ def test_lifter_describes_the_export(baseline):
     np.testing.assert_allclose(lifter.lift(x), direct, rtol=1e-6, atol=1e-4)
     np.testing.assert_allclose(lifter(x), direct, rtol=1e-6, atol=1e-4)
     # Lists are accepted, and the saved_model/ folder names the export too.
-    same = serving.load(str(export_dir / "saved_model")).lift(x.tolist())
+    same = serving.load(str(export_dir / "saved_model"), "saved_model").lift(x.tolist())
     np.testing.assert_allclose(same, direct, rtol=1e-6, atol=1e-4)
 
 
@@ -116,6 +118,67 @@ def test_batching_is_invisible_and_empty_batches_are_empty(baseline, backend):
     assert empty.shape == (0, 17, 3) and empty.dtype == np.float32
     # After an empty batch the runtime still answers (TFLite keeps its last size).
     np.testing.assert_allclose(lifter.lift(x[:4]), whole[:4], rtol=1e-5, atol=1e-3)
+
+
+# --------------------------------------------------------------------------
+# Backend "auto": TFLite for small calls, the SavedModel for large ones
+
+
+def _max_rel_diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+
+def test_auto_is_the_default_and_routes_by_batch_size(baseline):
+    _, export_dir = baseline
+    lifter = serving.load(str(export_dir))
+    assert isinstance(lifter, serving.AutoLifter)
+    assert lifter.backend == "saved_model"  # before any call: the large-batch runtime
+    assert "backend auto(tflite for <= 64 poses, else saved_model" in repr(lifter)
+    assert isinstance(serving.load(str(export_dir), "auto"), serving.AutoLifter)
+    saved_model = serving.load(str(export_dir), "saved_model")
+    tflite = serving.load(str(export_dir), "tflite")
+    small = serving.AUTO_SMALL_BATCH
+    x = _poses(small + 1)
+    for n in (1, small):
+        got = lifter.lift(x[:n])
+        assert lifter.backend == "tflite", n
+        np.testing.assert_array_equal(got, tflite.lift(x[:n]))
+        assert _max_rel_diff(got, saved_model.lift(x[:n])) < 1e-5, n
+    assert repr(lifter).endswith("last call: tflite))")
+    got = lifter.lift(x)
+    assert lifter.backend == "saved_model"
+    np.testing.assert_array_equal(got, saved_model.lift(x))
+    # The batch size of a call does not change the route: the call's pose count does.
+    np.testing.assert_array_equal(lifter.lift(x, batch_size=2), saved_model.lift(x))
+    assert lifter.backend == "saved_model"
+    # Both routes keep the NaN contract; an empty call gives [0, J3, 3].
+    bad = x.copy()
+    bad[2, 5, 1] = np.nan
+    for n in (3, small + 1):
+        out = lifter.lift(bad[:n])
+        assert np.isnan(out[2]).all() and np.isfinite(np.delete(out, 2, axis=0)).all(), n
+    assert lifter.lift(x[:0]).shape == (0, 17, 3)
+
+
+def test_explicit_backends_serve_every_call(baseline):
+    _, export_dir = baseline
+    x = _poses(serving.AUTO_SMALL_BATCH + 1)
+    for backend in ("saved_model", "tflite"):
+        lifter = serving.load(str(export_dir), backend)
+        for n in (1, len(x)):
+            lifter.lift(x[:n])
+            assert lifter.backend == backend, (backend, n)
+        assert repr(lifter).endswith(f"backend {backend})")
+
+
+def test_auto_without_tflite_file_is_the_saved_model(baseline, tmp_path):
+    _, export_dir = baseline
+    no_tflite = _copy_export(export_dir, tmp_path / "no_tflite")
+    (no_tflite / "model.tflite").unlink()
+    lifter = serving.load(str(no_tflite))
+    assert isinstance(lifter, serving.SavedModelLifter)
+    lifter.lift(_poses(1))
+    assert lifter.backend == "saved_model"
 
 
 def test_run_in_batches_slices_and_joins():
@@ -185,7 +248,8 @@ def test_lift_maps_layouts_and_image_sizes_first(baseline):
 
 def test_bad_paths_and_backends(baseline, tmp_path):
     _, export_dir = baseline
-    with pytest.raises(ValueError, match=r"unknown backend 'onnx'; expected one of saved_model"):
+    with pytest.raises(ValueError, match=r"unknown backend 'onnx'; expected one of saved_model, "
+                                         r".*, keras, auto$"):
         serving.load(str(export_dir), backend="onnx")
     with pytest.raises(serving.ExportError, match="not a tfpose export directory: no "
                                                   "metadata.json"):
@@ -253,6 +317,8 @@ def test_missing_or_corrupt_files(baseline, tmp_path):
     (no_int8 / "model.tflite").write_bytes(b"not a flatbuffer")
     with pytest.raises(serving.ExportError, match=r"cannot load .*model\.tflite"):
         serving.load(str(no_int8), "tflite")
+    with pytest.raises(serving.ExportError, match=r"cannot load .*model\.tflite"):
+        serving.load(str(no_int8))  # auto loads both files
     shutil.rmtree(no_int8 / "saved_model")
     with pytest.raises(serving.ExportError, match="cannot load the SavedModel"):
         serving.load(str(no_int8))

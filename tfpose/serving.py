@@ -22,12 +22,20 @@ Usage::
     lifter = serving.load("runs/asn_sh/export")         # or an export (backend="tflite_int8", ...)
     lifter.units, lifter.num_joints_2d, lifter.metadata["joint_names_3d"]
     pose_3d = lifter.lift(pose_2d)                      # [N, J2, 2] px -> [N, J3, 3]
+    lifter.backend                                      # the runtime that served that call
     pose_3d = lifter.lift(coco_keypoints, layout="coco17", image_size=(1920, 1080))
 
 Serving an export needs TensorFlow and NumPy only; serving a pretrained model
 adds Keras and ``tfpose.models``. Neither imports tfpose's training code
 (training loop, losses, optimizers, data pipeline), so a process that only
 serves starts quickly and cannot be broken by training-side changes.
+
+The default backend, ``"auto"``, picks the runtime by the number of poses in
+a call: a TensorFlow function call costs about a millisecond of dispatch
+whatever the batch, TFLite a tenth of that, while TensorFlow's kernels win
+on large batches. So calls of at most :data:`AUTO_SMALL_BATCH` poses go to
+TFLite (an export's ``model.tflite``; for a pretrained model an in-memory
+conversion of its Keras function), larger ones to the SavedModel or Keras.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ import abc
 import json
 import os
 import warnings
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -63,6 +71,15 @@ FORMAT_VERSION = 1
 BACKENDS = ("saved_model", "saved_model_xla", "tflite", "tflite_fp16", "tflite_int8")
 # A pretrained model (tfpose.pretrained) runs in Keras; export it for the others.
 PRETRAINED_BACKEND = "keras"
+# The default: TFLite for small calls, the SavedModel (or Keras) for large ones.
+AUTO_BACKEND = "auto"
+# Calls of at most this many poses are small. Measured crossover of TFLite
+# float32 (default threads) and the SavedModel on 2 cores: docs/SERVING.md.
+AUTO_SMALL_BATCH = 64
+# A pretrained model converts its function to TFLite on its this-many-th small
+# call: the conversion costs as much as a thousand or more calls save, so a
+# script that lifts a few times never pays it and a serving loop pays it once.
+AUTO_CONVERT_AFTER = 20
 TFLITE_FILES = {"tflite": TFLITE_FILE, "tflite_fp16": TFLITE_FP16_FILE,
                 "tflite_int8": TFLITE_INT8_FILE}
 NAN_POLICIES = ("propagate", "raise")
@@ -158,6 +175,8 @@ class Lifter(abc.ABC):
 
     Subclasses supply :meth:`run`, one unchecked call of the exported graph;
     input checks and batching live here so every runtime behaves alike.
+    ``backend``: the runtime that served the last :meth:`lift` (backend
+    ``"auto"`` picks one per call, :meth:`runtime_for`).
     """
 
     backend: str = ""
@@ -218,6 +237,15 @@ class Lifter(abc.ABC):
     def run(self, pose_2d: np.ndarray) -> np.ndarray:
         """One unchecked call of the graph: float32 [N >= 1, J2, 2] -> [N, J3, 3]."""
 
+    def runtime_for(self, num_poses: int) -> Tuple[str, Callable[[np.ndarray], np.ndarray], int]:
+        """(backend, unchecked run, default batch size) that serve a call of
+        ``num_poses`` poses; one runtime unless the backend is ``"auto"``."""
+        return self.backend, self.run, self.default_batch_size
+
+    def describe_backend(self) -> str:
+        """The backend as :func:`repr` shows it (``"auto(...)"`` for auto)."""
+        return self.backend
+
     def lift(self, keypoints_2d, batch_size: Optional[int] = None,
              nan_policy: str = "propagate", *, layout: Optional[str] = None,
              image_size: Optional[Sequence[float]] = None,
@@ -233,16 +261,20 @@ class Lifter(abc.ABC):
         """
         keypoints_2d = self.prepare(keypoints_2d, layout, image_size, focal_length)
         arr = check_pose_2d(keypoints_2d, self.num_joints_2d, nan_policy, name="keypoints_2d")
-        return run_in_batches(self.run, arr,
-                              self.default_batch_size if batch_size is None else batch_size,
-                              self.num_joints_3d)
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        backend, run, default_batch_size = self.runtime_for(len(arr))
+        out = run_in_batches(run, arr, default_batch_size if batch_size is None else batch_size,
+                             self.num_joints_3d)
+        self.backend = backend
+        return out
 
     __call__ = lift
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.export_dir!r}, {self.metadata['model_kind']} on "
                 f"{self.metadata['dataset']}, {self.num_joints_2d} -> {self.num_joints_3d} "
-                f"joints, {self.units})")
+                f"joints, {self.units}, backend {self.describe_backend()})")
 
 
 def run_in_batches(run: Callable[[np.ndarray], np.ndarray], pose_2d: np.ndarray,
@@ -295,20 +327,26 @@ class SavedModelLifter(Lifter):
 
 class TFLiteLifter(Lifter):
     """One ``.tflite`` file of the export under ``tf.lite.Interpreter``; the
-    input tensor is resized whenever the batch size changes."""
+    input tensor is resized whenever the batch size changes. ``model_content``
+    (bytes) replaces the file for in-memory conversions; ``tflite_path`` then
+    only names it."""
 
     default_batch_size = 1024
 
     def __init__(self, tflite_path: str, metadata: Dict, num_threads: Optional[int] = None,
-                 backend: str = "tflite"):
+                 backend: str = "tflite", model_content: Optional[bytes] = None):
         super().__init__(os.path.dirname(os.path.abspath(tflite_path)), metadata)
         self.backend = backend
         self.path = tflite_path
         try:
             with warnings.catch_warnings():  # tf.lite.Interpreter's deprecation notice
                 warnings.simplefilter("ignore")
-                self._interp = tf.lite.Interpreter(model_path=tflite_path,
-                                                   num_threads=num_threads)
+                if model_content is None:
+                    self._interp = tf.lite.Interpreter(model_path=tflite_path,
+                                                       num_threads=num_threads)
+                else:
+                    self._interp = tf.lite.Interpreter(model_content=model_content,
+                                                       num_threads=num_threads)
         except (ValueError, RuntimeError) as e:
             raise ExportError(f"cannot load {tflite_path}: {e}") from None
         inp = self._interp.get_input_details()
@@ -334,17 +372,53 @@ class TFLiteLifter(Lifter):
         return self._interp.get_tensor(self._out).copy()
 
 
+class AutoLifter(Lifter):
+    """Backend ``"auto"`` of an export: calls of at most ``small_batch``
+    poses run on ``small`` (the float32 TFLite file), larger ones on
+    ``large`` (the SavedModel). Both compute the same graph, NaN guard
+    included. ``backend`` is the runtime that served the last call (before
+    the first, ``large``'s)."""
+
+    def __init__(self, large: Lifter, small: Lifter, small_batch: int = AUTO_SMALL_BATCH):
+        super().__init__(large.export_dir, large.metadata)
+        self.large, self.small, self.small_batch = large, small, small_batch
+        self.backend = large.backend
+
+    def runtime_for(self, num_poses: int):
+        return (self.small if num_poses <= self.small_batch else self.large).runtime_for(
+            num_poses)
+
+    def run(self, pose_2d: np.ndarray) -> np.ndarray:
+        return self.runtime_for(len(pose_2d))[1](pose_2d)
+
+    def describe_backend(self) -> str:
+        return (f"{AUTO_BACKEND}({self.small.backend} for <= {self.small_batch} poses, else "
+                f"{self.large.backend}; last call: {self.backend})")
+
+
 class KerasLifter(Lifter):
     """A shipped pretrained model (``tfpose.pretrained``): its Keras network
     and normaliser in one ``tf.function``, the export graph's contract
     (root-relative output in the model's units; a pose with a non-finite
-    keypoint gives an all-NaN pose and leaves the others alone)."""
+    keypoint gives an all-NaN pose and leaves the others alone).
 
-    backend = PRETRAINED_BACKEND
+    ``small_batch`` > 0 (backend ``"auto"``): from the
+    :data:`AUTO_CONVERT_AFTER`-th call of at most ``small_batch`` poses on,
+    such calls run on a TFLite interpreter converted in memory from the same
+    function (if the conversion fails, a warning says so and they stay in
+    Keras). ``backend`` is ``"keras"`` or ``"tflite"``: the runtime that
+    served the last call."""
 
-    def __init__(self, model):  # a tfpose.pretrained.inference.Pretrained
+    def __init__(self, model, small_batch: int = 0,
+                 num_threads: Optional[int] = None):  # model: pretrained.inference.Pretrained
         super().__init__(model.folder, model.metadata)
         self.pretrained = model
+        self.small_batch = small_batch
+        self.backend = PRETRAINED_BACKEND
+        self._num_threads = num_threads
+        self._small_calls = 0
+        self._tflite: Optional[TFLiteLifter] = None
+        self._conversion_failed = False
         normalizer, network = model.normalizer, model.model
         spec = tf.TensorSpec([None, self.num_joints_2d, 2], tf.float32, name=INPUT_NAME)
 
@@ -360,13 +434,68 @@ class KerasLifter(Lifter):
         return self.pretrained.name
 
     def run(self, pose_2d: np.ndarray) -> np.ndarray:
+        return self._finite_only(lambda x: self._fn(tf.constant(x, tf.float32)).numpy(), pose_2d)
+
+    def runtime_for(self, num_poses: int):
+        if 0 < num_poses <= self.small_batch:
+            self._small_calls += 1
+            if (self._tflite is None and not self._conversion_failed
+                    and self._small_calls >= AUTO_CONVERT_AFTER):
+                self.convert_to_tflite()
+            if self._tflite is not None:
+                tflite = self._tflite
+                return (tflite.backend, lambda x: self._finite_only(tflite.run, x),
+                        tflite.default_batch_size)
+        return PRETRAINED_BACKEND, self.run, self.default_batch_size
+
+    def convert_to_tflite(self) -> bool:
+        """Convert the lifting function to an in-memory TFLite interpreter
+        now (``auto`` does it by itself on the :data:`AUTO_CONVERT_AFTER`-th
+        small call); True if small calls will use it."""
+        if self._tflite is None and not self._conversion_failed:
+            try:
+                content = tflite_from_function(self._fn)
+                self._tflite = TFLiteLifter(os.path.join(self.export_dir, "(in memory).tflite"),
+                                            self.metadata, self._num_threads,
+                                            model_content=content)
+            except Exception as e:  # ConverterError and friends: Keras still serves
+                self._conversion_failed = True
+                warnings.warn(f"tfpose.serving: TFLite conversion of {self.name} failed "
+                              f"({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+                              f"small batches stay in Keras", RuntimeWarning, stacklevel=2)
+        return self._tflite is not None
+
+    def _finite_only(self, run: Callable[[np.ndarray], np.ndarray],
+                     pose_2d: np.ndarray) -> np.ndarray:
+        """``run`` on the poses whose keypoints are all finite; NaN poses for the others."""
         finite = np.isfinite(pose_2d).all(axis=(1, 2))
         if finite.all():
-            return self._fn(tf.constant(pose_2d, tf.float32)).numpy()
+            return run(pose_2d)
         out = np.full((len(pose_2d), self.num_joints_3d, 3), np.nan, np.float32)
         if finite.any():
-            out[finite] = self._fn(tf.constant(pose_2d[finite], tf.float32)).numpy()
+            out[finite] = run(pose_2d[finite])
         return out
+
+    def describe_backend(self) -> str:
+        if not self.small_batch:
+            return self.backend
+        return (f"{AUTO_BACKEND}(tflite for <= {self.small_batch} poses from the "
+                f"{AUTO_CONVERT_AFTER}th such call, else {PRETRAINED_BACKEND}; last call: "
+                f"{self.backend})")
+
+
+def tflite_from_function(fn) -> bytes:
+    """A float32 TFLite model (builtin ops only) of ``fn``, a ``tf.function``
+    with one fixed input signature, made in memory."""
+    concrete = fn.get_concrete_function()
+    # The converter freezes only the variables it finds through this object.
+    holder = tf.Module()
+    holder.weights = list(concrete.variables)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return converter.convert()
 
 
 # --------------------------------------------------------------------------
@@ -378,42 +507,56 @@ def load(path: str, backend: Optional[str] = None, num_threads: Optional[int] = 
     """Load a shipped pretrained model by name, a pretrained model folder, or
     the export in ``path`` (the directory, or its ``saved_model/``).
 
-    ``backend`` of an export: ``"saved_model"`` (default), ``"saved_model_xla"``
-    (its XLA signature), ``"tflite"``, ``"tflite_fp16"`` or ``"tflite_int8"``;
-    a pretrained model runs in Keras (``"keras"``; export it for the others).
-    ``num_threads``: threads of the TFLite interpreter (default: TFLite's).
-    ``pretrained_root``: where shipped models are looked up (default:
-    ``tfpose.pretrained.root()``). Returns a :class:`Lifter`; bad paths and
-    files raise :class:`ExportError` (or ``tfpose.pretrained.PretrainedError``),
-    one line each.
+    ``backend`` (None means ``"auto"``): ``"auto"`` runs calls of at most
+    :data:`AUTO_SMALL_BATCH` poses on TFLite float32 and larger ones on the
+    SavedModel (an export without ``model.tflite``: always the SavedModel)
+    or Keras (a pretrained model, which converts to TFLite in memory on its
+    :data:`AUTO_CONVERT_AFTER`-th small call); ``lifter.backend`` says which
+    runtime served the last call. One runtime for every call: an export's
+    ``"saved_model"``, ``"saved_model_xla"`` (its XLA signature),
+    ``"tflite"``, ``"tflite_fp16"`` or ``"tflite_int8"``; a pretrained
+    model's ``"keras"`` (export it for the others). ``num_threads``: threads
+    of TFLite interpreters (default: TFLite's). ``pretrained_root``: where
+    shipped models are looked up (default: ``tfpose.pretrained.root()``).
+    Returns a :class:`Lifter`; bad paths and files raise
+    :class:`ExportError` (or ``tfpose.pretrained.PretrainedError``), one line
+    each.
     """
-    if backend is not None and backend not in BACKENDS + (PRETRAINED_BACKEND,):
-        raise ValueError(f"unknown backend {backend!r}; expected one of "
-                         f"{', '.join(BACKENDS + (PRETRAINED_BACKEND,))}")
+    known = BACKENDS + (PRETRAINED_BACKEND, AUTO_BACKEND)
+    if backend is not None and backend not in known:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(known)}")
+    backend = backend or AUTO_BACKEND
     source = os.fspath(path)
     folder = _pretrained_folder(source, pretrained_root)
     if folder is not None:
-        if backend not in (None, PRETRAINED_BACKEND):
+        if backend not in (AUTO_BACKEND, PRETRAINED_BACKEND):
             raise ExportError(f"{source} is a pretrained model, which runs in Keras; for "
                               f"backend {backend!r} export it first: python -m tfpose.export "
                               f"--pretrained={source} --out=DIR")
-        return KerasLifter(pretrained.load(folder))
+        small_batch = AUTO_SMALL_BATCH if backend == AUTO_BACKEND else 0
+        return KerasLifter(pretrained.load(folder), small_batch, num_threads)
     if backend == PRETRAINED_BACKEND:
         raise ExportError(f"{source}: backend 'keras' is for pretrained models; an export "
-                          f"runs with one of {', '.join(BACKENDS)}")
-    backend = backend or "saved_model"
+                          f"runs with one of {', '.join(BACKENDS)} or {AUTO_BACKEND}")
     export_dir = resolve_export_dir(source)
     metadata = read_metadata(export_dir)
-    if backend == "saved_model":
-        return SavedModelLifter(export_dir, metadata)
+    if backend in (AUTO_BACKEND, "saved_model"):
+        saved_model = SavedModelLifter(export_dir, metadata)
+        tflite_path = _tflite_path(export_dir, metadata, "tflite")
+        if backend == "saved_model" or not os.path.isfile(tflite_path):
+            return saved_model
+        return AutoLifter(saved_model, TFLiteLifter(tflite_path, metadata, num_threads))
     if backend == "saved_model_xla":
         return SavedModelLifter(export_dir, metadata, XLA_SIGNATURE_KEY)
-    name = metadata.get("files", {}).get(backend, TFLITE_FILES[backend])
-    tflite_path = os.path.join(export_dir, name)
+    tflite_path = _tflite_path(export_dir, metadata, backend)
     if not os.path.isfile(tflite_path):
-        raise ExportError(f"{export_dir} has no {name} (exported without it: see "
-                          f"python -m tfpose.export --float16/--int8)")
+        raise ExportError(f"{export_dir} has no {os.path.basename(tflite_path)} (exported "
+                          f"without it: see python -m tfpose.export --float16/--int8)")
     return TFLiteLifter(tflite_path, metadata, num_threads, backend)
+
+
+def _tflite_path(export_dir: str, metadata: Dict, backend: str) -> str:
+    return os.path.join(export_dir, metadata.get("files", {}).get(backend, TFLITE_FILES[backend]))
 
 
 def _pretrained_folder(source: str, pretrained_root: Optional[str]) -> Optional[str]:
