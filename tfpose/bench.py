@@ -228,7 +228,7 @@ def benchmark(export_dir: str, model_dir: Optional[str] = None,
             tf.TensorSpec([None, j2, 2], tf.float32)], autograph=False)
         runtimes["keras (tf.function)"] = (
             lambda x: fn(tf.constant(x))[serving.OUTPUT_NAME].numpy())
-    runtimes["SavedModel signature"] = serving.load(export_dir).run
+    runtimes["SavedModel signature"] = serving.load(export_dir, "saved_model").run
     if meta.get("xla_signature_key"):
         runtimes["SavedModel signature (XLA)"] = serving.load(export_dir, "saved_model_xla").run
     for backend, label in (("tflite", "TFLite float32"), ("tflite_fp16", "TFLite float16"),

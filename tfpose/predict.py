@@ -557,9 +557,9 @@ def define_flags():
     flags.DEFINE_float("fps", 25.0, "Frame rate of the sequence (animation, BVH).")
     flags.DEFINE_bool("allow_nan", False, "Frames with NaN keypoints give NaN poses instead "
                       "of an error.")
-    flags.DEFINE_string("backend", None, "Runtime of an export: one of "
-                        "tfpose.serving.BACKENDS (saved_model (default), saved_model_xla, "
-                        "tflite, ...); pretrained models run in Keras.")
+    flags.DEFINE_string("backend", None, "Runtime: auto (default: TFLite for calls of "
+                        "<= 64 poses, else the SavedModel or Keras), or one of "
+                        "tfpose.serving.BACKENDS (saved_model, saved_model_xla, tflite, ...).")
 
 
 def main(argv: List[str]):
