@@ -42,7 +42,9 @@ def test_interleaved_windows_take_medians_of_per_round_ratios():
     order = ["tfpose", "torch_default", "torch_fused"]
     assert clock.calls == (order + order[::-1]) * 2 + order  # reversed every other round
     rates = {n: [6400 / d for d in ds] for n, ds in durations.items()}
-    assert result["windows"] == pytest.approx(rates)
+    assert set(result["windows"]) == set(rates)
+    for name, r in rates.items():  # approx of a dict of lists: not in every pytest
+        assert result["windows"][name] == pytest.approx(r)
     for name, r in rates.items():
         assert result["samples_per_s"][name] == pytest.approx(statistics.median(r))
     for torch_side in ("torch_default", "torch_fused"):
