@@ -130,13 +130,14 @@ def swing(a, b) -> np.ndarray:
     return r
 
 
-def _rot(axis: str, deg: np.ndarray) -> np.ndarray:
-    t = np.radians(deg)
+def axis_rotation(axis: str, degrees) -> np.ndarray:
+    """[..., 3, 3] rotations by ``degrees`` about the x, y or z axis (either case)."""
+    t = np.radians(np.asarray(degrees, np.float64))
     c, s = np.cos(t), np.sin(t)
     o, z = np.ones_like(t), np.zeros_like(t)
-    rows = {"X": ((o, z, z), (z, c, -s), (z, s, c)),
-            "Y": ((c, z, s), (z, o, z), (-s, z, c)),
-            "Z": ((c, -s, z), (s, c, z), (z, z, o))}[axis]
+    rows = {"x": ((o, z, z), (z, c, -s), (z, s, c)),
+            "y": ((c, z, s), (z, o, z), (-s, z, c)),
+            "z": ((c, -s, z), (s, c, z), (z, z, o))}[axis.lower()]
     return np.stack([np.stack(r, -1) for r in rows], -2)
 
 
@@ -158,7 +159,7 @@ def from_euler(angles_deg, order: Sequence[str]) -> np.ndarray:
     angles = np.asarray(angles_deg, np.float64)
     r = np.broadcast_to(np.eye(3), angles.shape[:-1] + (3, 3)).copy()
     for k, axis in enumerate(order):
-        r = r @ _rot(axis, angles[..., k])
+        r = r @ axis_rotation(axis, angles[..., k])
     return r
 
 

@@ -35,6 +35,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from tfpose import bvh
 from tfpose import camera as camera_lib
 from tfpose import skeleton as skeleton_lib
 
@@ -112,15 +113,9 @@ def _smoothstep(t: np.ndarray, span) -> np.ndarray:
     return x * x * (3.0 - 2.0 * x)
 
 
-def _rotation(axis: str, degrees: np.ndarray) -> np.ndarray:
-    """[frames, 3, 3] rotations about body axis ``x`` (left), ``y`` (up) or ``z`` (forward)."""
-    a = np.radians(np.asarray(degrees, np.float64))
-    c, s = np.cos(a), np.sin(a)
-    o, z = np.ones_like(a), np.zeros_like(a)
-    rows = {"x": ((o, z, z), (z, c, -s), (z, s, c)),
-            "y": ((c, z, s), (z, o, z), (-s, z, c)),
-            "z": ((c, -s, z), (s, c, z), (z, z, o))}[axis]
-    return np.stack([np.stack(r, -1) for r in rows], -2)
+def _rotation(axis: str, degrees) -> np.ndarray:
+    """Rotations about body axis ``x`` (left), ``y`` (up) or ``z`` (forward)."""
+    return bvh.axis_rotation(axis, degrees)
 
 
 def joint_rotations(t: np.ndarray) -> Dict[str, np.ndarray]:
