@@ -57,7 +57,7 @@ import os
 import tokenize
 import zipfile
 import zlib
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from tfpose import cli  # before TensorFlow: keeps its start-up log quiet
 
@@ -102,6 +102,13 @@ _CORRUPT_FILE_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, Synta
 
 def read_keypoints(path: str) -> np.ndarray:
     """``[frames, joints, 2]`` float32 from a .npz/.npy/.json/.csv file (not yet checked)."""
+    return read_keypoints_and_hints(path)[0]
+
+
+def read_keypoints_and_hints(path: str) -> Tuple[np.ndarray, Dict]:
+    """:func:`read_keypoints`, and the ``layout`` / ``image_size`` a JSON object
+    stores beside its keypoints (the shipped example carries both; flags given
+    by the user win)."""
     ext = os.path.splitext(path)[1].lower()
     if ext not in INPUT_EXTENSIONS:
         raise PredictError(f"{path}: unknown input extension {ext or '(none)'!r}; expected one "
@@ -122,9 +129,9 @@ def read_keypoints(path: str) -> np.ndarray:
                     raise PredictError(
                         f"{path}: expected an array 'keypoints' or a single array; found "
                         f"{', '.join(keys) if keys else 'no arrays'}")
-                return _as_keypoints(data[key], path, f"array {key!r}")
+                return _as_keypoints(data[key], path, f"array {key!r}"), {}
         if ext == ".npy":
-            return _as_keypoints(np.load(path, allow_pickle=False), path, "the array")
+            return _as_keypoints(np.load(path, allow_pickle=False), path, "the array"), {}
         if ext == ".json":
             with open(path) as f:
                 try:
@@ -134,7 +141,9 @@ def read_keypoints(path: str) -> np.ndarray:
                 except RecursionError:
                     raise PredictError(f"{path}: JSON nested too deeply (expected "
                                        f"[frames, joints, 2])") from None
+            hints = {}
             if isinstance(obj, dict):
+                hints = {key: obj[key] for key in ("layout", "image_size") if key in obj}
                 if "keypoints" not in obj:
                     raise PredictError(f"{path}: a JSON object needs a 'keypoints' entry; found "
                                        f"{', '.join(map(repr, obj)) or 'none'}")
@@ -142,26 +151,14 @@ def read_keypoints(path: str) -> np.ndarray:
             if not isinstance(obj, list):
                 raise PredictError(f"{path}: expected a list of frames (or "
                                    f"{{\"keypoints\": [...]}}), got {type(obj).__name__}")
-            return _as_keypoints(obj, path, "'keypoints'")
-        return _read_csv(path)
+            return _as_keypoints(obj, path, "'keypoints'"), hints
+        return _read_csv(path), {}
     except PredictError:
         raise
     except _CORRUPT_FILE_ERRORS as e:  # corrupt npz/npy, unreadable file
         text = " ".join(str(e).split())
         raise PredictError(f"{path}: cannot read it as {ext} ({type(e).__name__}: "
                            f"{text})") from None
-
-
-def read_array_hints(path: str) -> Dict:
-    """``layout`` and ``image_size`` stored beside the keypoints of a JSON
-    object (the shipped example carries both); flags given by the user win."""
-    if os.path.splitext(path)[1].lower() != ".json":
-        return {}
-    with open(path) as f:
-        obj = json.load(f)  # already parsed once by read_keypoints: valid here
-    if not isinstance(obj, dict):
-        return {}
-    return {key: obj[key] for key in ("layout", "image_size") if key in obj}
 
 
 def resolve_input(path: str) -> str:
@@ -401,8 +398,7 @@ def run(model: str, input: str, output: str, layout: Optional[str] = None,  # no
             raise PredictError(f"{input}: {', '.join(given)} {verb}"
                                f" to detector files (--format={'|'.join(formats.FORMATS)}), "
                                f"not to arrays")
-        keypoints = read_keypoints(input)
-        hints = read_array_hints(input)
+        keypoints, hints = read_keypoints_and_hints(input)
         if layout is None and hints.get("layout") is not None:
             layout = hints["layout"]
             try:
