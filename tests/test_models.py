@@ -128,6 +128,24 @@ def test_repgan_output_is_root_relative(name):
     assert np.all(model(x, training=True).numpy()[:, root] == 0.0)
 
 
+@pytest.mark.parametrize("name", ["h36m17", "humaneva15"])
+def test_reprojected_2d_is_root_centred_and_scaled_like_real_2d(name):
+    """The critic sees real 2D root-centred with mean joint-to-root distance 1;
+    the reprojector's 2D must match on both, or it gives fakes away."""
+    skel = skeleton.get(name)
+    pose_3d = tf.constant(np.random.default_rng(5).normal(size=(4, skel.num_joints, 3)) + 3.0,
+                          tf.float32)
+    model = models.RepGAN(name, width=SMALL)
+    out = model.reprojector(pose_3d, training=False).numpy()
+    np.testing.assert_allclose(out[:, skel.root], 0.0, atol=1e-6)
+    dist = np.linalg.norm(out, axis=-1).sum(-1) / (skel.num_joints - 1)
+    np.testing.assert_allclose(dist, 1.0, rtol=1e-5)
+    raw = models.RepGAN(name, width=SMALL, normalize_reprojection=False)
+    assert raw.get_config()["normalize_reprojection"] is False
+    raw_out = raw.reprojector(pose_3d, training=False).numpy()
+    assert np.abs(raw_out[:, skel.root]).max() > 1e-3  # nothing forces the raw root to 0
+
+
 def test_pose_from_depth_subtracts_any_root_joint():
     rng = np.random.default_rng(4)
     pose_2d = rng.normal(size=(3, 6, 2)).astype(np.float32)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -224,6 +225,33 @@ def test_repgan_output_is_root_relative_and_critic_steps_count(tmp_path, frames_
     pred = training.predict(task, frames_gt.pose_2d[:16])
     assert np.all(pred[:, task.skeleton_3d.root] == 0.0)
     assert np.abs(pred[..., 2]).max() > 0  # depth is predicted, not zero
+
+
+def _one_repgan_step(gan_updates):
+    """Weights of (generator, critic) after one step from the same start, no dropout."""
+    from tfpose import normalization
+
+    keras.utils.set_random_seed(11)
+    cfg = _config(model="repgan", dataset="human36m/gt", width=16, dropout=0.0,
+                  gan_updates=gan_updates)
+    task = training.make_task(cfg, normalization.RootScaleNormalizer(),
+                              tf.distribute.get_strategy())
+    rng = np.random.default_rng(0)
+    x2d, real_2d = (tf.constant(rng.normal(size=(16, 17, 2)), tf.float32) for _ in range(2))
+    real_3d = tf.constant(rng.normal(size=(16, 17, 3)), tf.float32)
+    task.train_step(x2d, real_3d, real_2d)
+    return ([v.numpy() for v in task.model.generator.trainable_variables],
+            [v.numpy() for v in task.model.discriminator.trainable_variables])
+
+
+def test_alternating_updates_move_the_generator_against_the_updated_critic():
+    """Both orders update the critic alike; only alternating lets the generator
+    see the critic's new weights, so the generators differ after one step."""
+    gen_alt, dis_alt = _one_repgan_step("alternating")
+    gen_sim, dis_sim = _one_repgan_step("simultaneous")
+    for a, b in zip(dis_alt, dis_sim):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert any(not np.allclose(a, b, rtol=1e-5, atol=1e-6) for a, b in zip(gen_alt, gen_sim))
 
 
 def test_angle_weight_defaults_follow_the_skeleton():

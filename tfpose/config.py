@@ -26,6 +26,7 @@ MODEL_KINDS = ("baseline", "asn", "repgan")  # tfpose.models.registry holds what
 ASN_VARIANTS = ("basic", "basic+ref", "basic+ref+AM*", "basic+ref+AM", "basic+ref+AM+REM")
 KCS_MODES = ("wkcs", "kcs", "none")
 LIPSCHITZ_MODES = ("gp", "clip")
+GAN_UPDATES = ("alternating", "simultaneous")
 LR_SCHEDULES = ("exponential", "cosine", "linear", "constant")
 PRECISIONS = ("none", "bfloat16", "auto")
 # Named bundles of settings (``train.py --recipe=NAME``); flags given beside a recipe win.
@@ -97,12 +98,20 @@ class ModelConfig:
                                            "(human36m/gt), else 0.")
     critic_steps: int = _field(1, "RepGAN: critic updates per generator update (the paper "
                                "does not say; RepNet used 5).")
+    gan_updates: str = _field("alternating", "RepGAN: 'alternating' updates the critic, then "
+                              "the generator and reprojector against the updated critic (the "
+                              "paper: trained alternately); 'simultaneous' updates all three "
+                              "from one forward pass.", GAN_UPDATES)
+    normalize_reprojection: bool = _field(True, "RepGAN: root-centre and scale the "
+                                          "reprojector's 2D like every real 2D pose, so the "
+                                          "critic cannot tell fakes by position or size.")
 
     def validate(self) -> None:
         _check_choice("model", self.kind, MODEL_KINDS)
         _check_choice("asn_variant", self.asn_variant, ASN_VARIANTS)
         _check_choice("kcs", self.kcs, KCS_MODES)
         _check_choice("lipschitz", self.lipschitz, LIPSCHITZ_MODES)
+        _check_choice("gan_updates", self.gan_updates, GAN_UPDATES)
         _check_min(self, ("width", "critic_steps"), 1)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")

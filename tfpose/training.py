@@ -199,10 +199,13 @@ class AdversarialTask(Task):
     """RepGAN: generator, reprojector and critic trained together (WGAN).
 
     One step = ``critic_steps`` critic updates and one generator/reprojector
-    update: the step's rows are split into ``critic_steps`` chunks; all but
-    the last update the critic alone, the last updates all three networks
-    from one forward pass (with ``critic_steps=1``: the paper's synchronous
-    step)."""
+    update; the step's rows are split into ``critic_steps`` chunks, one per
+    critic update. ``gan_updates="alternating"`` (the paper: "trained
+    alternately") updates the critic first and then the generator and
+    reprojector against the updated critic, on the last chunk;
+    ``"simultaneous"`` updates all three from one forward pass on the last
+    chunk. "Synchronous" (the paper's Syn) means the reprojector learns
+    through the critic inside this loop, not from real pairs."""
 
     def __init__(self, config, normalizer, strategy, mixed_precision=None, schedule=None):
         super().__init__(config, normalizer, strategy, mixed_precision, schedule)
@@ -267,53 +270,75 @@ class AdversarialTask(Task):
         return l_dis, tf.constant(0.0), l_dis, p_fake
 
     def _critic_only_update(self, x2d, real_3d, real_2d):
-        """One critic update against the current generator (critic_steps > 1)."""
+        """One critic update against the current generator; returns the critic's
+        loss, gradient penalty and gradient norm."""
         replicas = self.strategy.num_replicas_in_sync
-        fake_3d, fake_2d = self._fakes(x2d, training_reprojector=False)
+        fake_3d, fake_2d = self._fakes(x2d, training_reprojector=self.config.model.synchronous)
         fake_3d, fake_2d = tf.stop_gradient(fake_3d), tf.stop_gradient(fake_2d)
         dis = self.model.discriminator
         with tf.GradientTape() as tape:
-            _, _, total, _ = self._critic_loss(real_3d, real_2d, fake_3d, fake_2d)
+            l_dis, gp, total, _ = self._critic_loss(real_3d, real_2d, fake_3d, fake_2d)
             scaled = total / replicas
         grads = tape.gradient(scaled, dis.trainable_variables)
         self.opt_dis.apply_gradients(zip(grads, dis.trainable_variables))
         if self.config.model.lipschitz == "clip":
             losses_lib.clip_weights(dis, self.config.model.clip_value)
+        return l_dis, gp, tf.linalg.global_norm(grads)
+
+    def _generator_losses(self, x2d, real_3d, real_2d, p_fake, fake_3d):
+        """(generator loss, reprojector loss, adversarial term, L_angle)."""
+        l_angle = losses_lib.angle_loss(fake_3d, self.skeleton_2d)
+        l_adv = losses_lib.wasserstein_generator_loss(p_fake)
+        if self.config.model.synchronous:  # the reprojector learns through the critic
+            l_rep = l_adv
+        else:  # separate: the reprojector learns 3D -> 2D from real pairs only
+            rep = self.model.reprojector
+            l_rep = tf.reduce_mean(tf.square(rep(real_3d, training=True) - real_2d))
+        return l_adv + self.angle_weight * l_angle, l_rep, l_adv, l_angle
+
+    def _apply(self, tape, losses, nets, opts):
+        norms = []
+        for loss, net, opt in zip(losses, nets, opts):
+            grads = tape.gradient(loss, net.trainable_variables)
+            opt.apply_gradients(zip(grads, net.trainable_variables))
+            norms.append(tf.linalg.global_norm(grads))
+        return norms
 
     def train_step(self, x2d, real_3d, real_2d):
         cfg, m = self.config.model, self.model
         k = cfg.critic_steps
-        if k > 1:
-            chunks = [tf.split(t, k) for t in (x2d, real_3d, real_2d)]
-            for i in range(k - 1):
-                self._critic_only_update(chunks[0][i], chunks[1][i], chunks[2][i])
-            x2d, real_3d, real_2d = chunks[0][-1], chunks[1][-1], chunks[2][-1]
+        chunks = [tf.split(t, k) if k > 1 else [t] for t in (x2d, real_3d, real_2d)]
+        alternating = cfg.gan_updates == "alternating"
+        # Alternating: k critic updates, then the generator and reprojector against the
+        # updated critic. Simultaneous: k - 1 critic updates, then all three from one pass.
+        for i in range(k if alternating else k - 1):
+            l_dis, gp, critic_norm = self._critic_only_update(chunks[0][i], chunks[1][i],
+                                                              chunks[2][i])
+        x2d, real_3d, real_2d = chunks[0][-1], chunks[1][-1], chunks[2][-1]
         replicas = self.strategy.num_replicas_in_sync
         gen, rep, dis = m.generator, m.reprojector, m.discriminator
         with tf.GradientTape(persistent=True) as tape:
             fake_3d, fake_2d = self._fakes(x2d, training_reprojector=cfg.synchronous)
-            if cfg.synchronous:
-                l_rep = None
-            else:  # separate: the reprojector learns 3D -> 2D from real pairs only
-                l_rep = tf.reduce_mean(tf.square(rep(real_3d, training=True) - real_2d))
-            l_dis, gp, l_dis_total, p_fake = self._critic_loss(real_3d, real_2d, fake_3d,
-                                                               fake_2d)
-            l_angle = losses_lib.angle_loss(fake_3d, self.skeleton_2d)
-            l_adv = losses_lib.wasserstein_generator_loss(p_fake)
-            l_gen = l_adv + self.angle_weight * l_angle
-            if l_rep is None:
-                l_rep = l_adv
+            if alternating:
+                p_fake = dis([fake_3d, fake_2d], training=True)
+            else:
+                l_dis, gp, l_dis_total, p_fake = self._critic_loss(real_3d, real_2d, fake_3d,
+                                                                   fake_2d)
+            l_gen, l_rep, _, l_angle = self._generator_losses(x2d, real_3d, real_2d, p_fake,
+                                                              fake_3d)
             # Per-replica share of the global-batch mean (inside the tape, so it is taped).
-            scaled = [loss / replicas for loss in (l_gen, l_rep, l_dis_total)]
-        norms = []
-        for loss, net, opt in zip(scaled, (gen, rep, dis),
-                                  (self.opt_gen, self.opt_rep, self.opt_dis)):
-            grads = tape.gradient(loss, net.trainable_variables)
-            opt.apply_gradients(zip(grads, net.trainable_variables))
-            norms.append(tf.linalg.global_norm(grads))
+            scaled = [loss / replicas for loss in (l_gen, l_rep)]
+            if not alternating:
+                scaled.append(l_dis_total / replicas)
+        if alternating:
+            norms = self._apply(tape, scaled, (gen, rep), (self.opt_gen, self.opt_rep))
+            norms.append(critic_norm)
+        else:
+            norms = self._apply(tape, scaled, (gen, rep, dis),
+                                (self.opt_gen, self.opt_rep, self.opt_dis))
+            if cfg.lipschitz == "clip":
+                losses_lib.clip_weights(dis, cfg.clip_value)
         del tape
-        if cfg.lipschitz == "clip":
-            losses_lib.clip_weights(dis, cfg.clip_value)
         return {"loss": l_gen, "critic": l_dis, "gp": gp, "reprojection": l_rep,
                 "angle": l_angle, "wasserstein": -l_dis, "grad_norm_generator": norms[0],
                 "grad_norm_reprojector": norms[1], "grad_norm_critic": norms[2]}

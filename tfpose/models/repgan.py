@@ -91,20 +91,37 @@ class Generator(_MLP):
         return (input_shape[0], self.num_joints)
 
 
+def root_scale_normalize(pose_2d, root: int):
+    """A 2D pose root-centred and divided by its mean joint-to-root distance
+    (RepGAN sec. 3.5; the same as ``RootScaleNormalizer.normalize_2d``, in
+    Keras ops so it is differentiable inside a model)."""
+    rel = pose_2d - pose_2d[:, root:root + 1, :]
+    dist = ops.sqrt(ops.sum(ops.square(rel), axis=-1) + 1e-12)  # the root contributes ~0
+    scale = ops.sum(dist, axis=-1) / (ops.shape(dist)[-1] - 1)
+    return rel / ops.maximum(scale, 1e-6)[:, None, None]
+
+
 @keras.saving.register_keras_serializable(package="tfpose")
 class Reprojector(_MLP):
     """3D pose [B, J, 3] -> 2D pose [B, J, 2] (RepGAN sec. 3.2): the
     generator's architecture with a single residual block. Full width,
-    h36m17: 2,199,586 parameters (BN statistics included)."""
+    h36m17: 2,199,586 parameters (BN statistics included).
+
+    With ``normalize_output`` its 2D is root-centred and scaled like every
+    real 2D pose the critic sees (:func:`root_scale_normalize`): a raw output
+    would let the critic tell fakes by a root offset or a size alone."""
 
     in_dims, out_dims = 3, 2
 
     def __init__(self, skeleton: str = "h36m17", width: int = 1024, num_blocks: int = 1,
-                 **kwargs):
+                 normalize_output: bool = True, **kwargs):
         super().__init__(skeleton, width, num_blocks, **kwargs)
+        self.normalize_output = bool(normalize_output)
+        self.root = skeleton_lib.get(skeleton).root
 
     def call(self, x, training=None):
-        return ops.reshape(self._forward(x, training), (-1, self.num_joints, 2))
+        pose_2d = ops.reshape(self._forward(x, training), (-1, self.num_joints, 2))
+        return root_scale_normalize(pose_2d, self.root) if self.normalize_output else pose_2d
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_joints, 2)
@@ -198,7 +215,7 @@ class RepGAN(ConstructorConfig, keras.Model):
                  max_norm: bool = True, activation: str = "leaky_relu",
                  discriminator_width: Optional[int] = None,
                  skeleton_in: Optional[str] = None, skeleton_out: Optional[str] = None,
-                 fast_dropout: bool = False, **kwargs):
+                 fast_dropout: bool = False, normalize_reprojection: bool = True, **kwargs):
         super().__init__(**kwargs)
         names = {skeleton_lib.get(n).name for n in (skeleton, skeleton_in, skeleton_out) if n}
         if len(names) > 1:
@@ -215,12 +232,13 @@ class RepGAN(ConstructorConfig, keras.Model):
         self.activation = activation
         self.discriminator_width = int(discriminator_width or width)
         self.fast_dropout = bool(fast_dropout)
+        self.normalize_reprojection = bool(normalize_reprojection)
         common = dict(dropout=self.dropout, max_norm=self.max_norm, activation=activation,
                       fast_dropout=self.fast_dropout)
         self.generator = Generator(self.skeleton, self.width, self.num_blocks,
                                    name="generator", **common)
         self.reprojector = Reprojector(self.skeleton, self.width, 1, name="reprojector",
-                                       **common)
+                                       normalize_output=self.normalize_reprojection, **common)
         self.discriminator = Discriminator(self.skeleton, self.discriminator_width, kcs=kcs,
                                            activation=activation, name="discriminator")
 
