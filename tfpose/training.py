@@ -285,8 +285,8 @@ class AdversarialTask(Task):
             losses_lib.clip_weights(dis, self.config.model.clip_value)
         return l_dis, gp, tf.linalg.global_norm(grads)
 
-    def _generator_losses(self, x2d, real_3d, real_2d, p_fake, fake_3d):
-        """(generator loss, reprojector loss, adversarial term, L_angle)."""
+    def _generator_losses(self, real_3d, real_2d, p_fake, fake_3d):
+        """(generator loss, reprojector loss, L_angle)."""
         l_angle = losses_lib.angle_loss(fake_3d, self.skeleton_2d)
         l_adv = losses_lib.wasserstein_generator_loss(p_fake)
         if self.config.model.synchronous:  # the reprojector learns through the critic
@@ -294,7 +294,7 @@ class AdversarialTask(Task):
         else:  # separate: the reprojector learns 3D -> 2D from real pairs only
             rep = self.model.reprojector
             l_rep = tf.reduce_mean(tf.square(rep(real_3d, training=True) - real_2d))
-        return l_adv + self.angle_weight * l_angle, l_rep, l_adv, l_angle
+        return l_adv + self.angle_weight * l_angle, l_rep, l_angle
 
     def _apply(self, tape, losses, nets, opts):
         norms = []
@@ -324,8 +324,7 @@ class AdversarialTask(Task):
             else:
                 l_dis, gp, l_dis_total, p_fake = self._critic_loss(real_3d, real_2d, fake_3d,
                                                                    fake_2d)
-            l_gen, l_rep, _, l_angle = self._generator_losses(x2d, real_3d, real_2d, p_fake,
-                                                              fake_3d)
+            l_gen, l_rep, l_angle = self._generator_losses(real_3d, real_2d, p_fake, fake_3d)
             # Per-replica share of the global-batch mean (inside the tape, so it is taped).
             scaled = [loss / replicas for loss in (l_gen, l_rep)]
             if not alternating:
