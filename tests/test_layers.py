@@ -15,6 +15,28 @@ def _rotation(rng):
     return (q * np.sign(np.linalg.det(q))).astype(np.float32)  # det +1
 
 
+def test_max_norm_clips_each_column_like_clip_by_norm_and_leaves_the_rest_exact():
+    rng = np.random.default_rng(0)
+    w = rng.normal(0, 0.3, (12, 9)).astype(np.float32)
+    w[:, 3] *= 10  # far over the bound
+    w[:, 5] /= 10  # far under it
+    norms = np.linalg.norm(w, axis=0)
+    assert (norms > 1).sum() >= 2 and (norms < 1).sum() >= 2
+    out = L.MaxNorm(1.0)(tf.constant(w)).numpy()
+    for j in range(w.shape[1]):
+        expected = tf.clip_by_norm(w[:, j], 1.0).numpy()
+        np.testing.assert_allclose(out[:, j], expected, rtol=1e-6, atol=1e-7)
+        if norms[j] < 1:  # bit-exact identity, not Keras's w * n / (eps + n)
+            np.testing.assert_array_equal(out[:, j], w[:, j])
+    np.testing.assert_allclose(np.linalg.norm(out, axis=0), np.minimum(norms, 1), rtol=1e-5)
+    # Conv-style kernels: incoming weights are every axis but the last.
+    k = rng.normal(0, 1, (3, 4, 5)).astype(np.float32)
+    flat = L.MaxNorm(0.5)(tf.constant(k.reshape(12, 5))).numpy()
+    np.testing.assert_allclose(L.MaxNorm(0.5)(tf.constant(k)).numpy().reshape(12, 5), flat,
+                               rtol=1e-6)
+    assert L.MaxNorm.from_config(L.MaxNorm(0.5).get_config()).max_value == 0.5
+
+
 def test_rem_is_x_plus_relu_at_inference_and_has_no_weights():
     x = np.array([[-2.0, -0.5, 0.0, 0.5, 3.0]], np.float32)
     rem = L.RandomEnhancement(0.5)
@@ -137,7 +159,7 @@ def test_residual_block_is_martinez_block():
     plain = L.ResidualBlock(16, use_batchnorm=False, max_norm=False)
     plain(x)
     assert plain.count_params() == 2 * (16 * 16 + 16)
-    assert isinstance(block.block1.dense.kernel_constraint, keras.constraints.MaxNorm)
+    assert isinstance(block.block1.dense.kernel_constraint, L.MaxNorm)
     assert plain.block1.dense.kernel_constraint is None
     cfg = block.get_config()
     assert cfg["activation"] == "leaky_relu" and cfg["width"] == 16

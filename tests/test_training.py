@@ -193,6 +193,21 @@ def test_history_survives_a_failed_rewrite(tmp_path, frames_sh, monkeypatch):
     assert set(training.read_history(str(tmp_path))) == {"1", "2"}
 
 
+def test_training_keeps_every_max_norm_kernel_within_the_bound(tmp_path, frames_sh):
+    # A large learning rate pushes columns past norm 1 on the first updates; the constraint
+    # must pull every one back after each step, under the fused and Keras's Adam alike.
+    for fused in (True, False):
+        _fit(_config(learning_rate=0.5, fused_adam=fused, checkpoint_every=6),
+             tmp_path / str(fused), frames_sh, max_steps=6)
+        task = training.restore_task(str(tmp_path / str(fused)), averaged=False)
+        constrained = [layer.kernel for layer in task.model._flatten_layers()
+                       if isinstance(layer, keras.layers.Dense) and layer.kernel_constraint]
+        assert len(constrained) >= 5
+        norms = np.concatenate([np.linalg.norm(k.numpy(), axis=0) for k in constrained])
+        assert norms.max() <= 1 + 1e-5
+        assert (norms > 1 - 1e-4).mean() > 0.5  # the bound was reached, i.e. enforced
+
+
 def test_predict_on_an_empty_batch_keeps_the_output_shape(tmp_path, frames_sh):
     _fit(_config(checkpoint_every=2), tmp_path, frames_sh, max_steps=2)
     task = training.restore_task(str(tmp_path))

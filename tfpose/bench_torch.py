@@ -29,7 +29,6 @@ from torch import nn
 BN_MOMENTUM = 0.01  # Keras momentum 0.99: moving = 0.99 * moving + 0.01 * batch
 BN_EPSILON = 1e-3
 ADAM_EPSILON = 1e-7
-MAX_NORM_EPSILON = 1e-7  # keras.constraints.MaxNorm: w * clip(n, 0, 1) / (eps + n)
 # tfpose's default schedule: rate * 0.96 ** (step / 100_000).
 LR_DECAY_RATE, LR_DECAY_STEPS = 0.96, 100_000
 # Keras's he_normal: a normal truncated at 2 sigma, rescaled to keep the variance.
@@ -99,11 +98,11 @@ def count_weights(model: nn.Module) -> int:
 
 @torch.no_grad()
 def apply_max_norm(model: nn.Module, max_value: float = 1.0) -> None:
-    """Rescale each unit's incoming weights to norm <= ``max_value`` (Keras's MaxNorm)."""
+    """Rescale each unit's incoming weights to norm <= ``max_value`` (tfpose.layers.MaxNorm)."""
     for m in model.modules():
         if isinstance(m, nn.Linear):
             norms = torch.linalg.vector_norm(m.weight, dim=1, keepdim=True)
-            m.weight.mul_(norms.clamp(max=max_value) / (norms + MAX_NORM_EPSILON))
+            m.weight.mul_(max_value / norms.clamp(min=max_value))
 
 
 def fused_adam_supported() -> bool:
