@@ -39,6 +39,23 @@ def test_factory():
         models.Baseline("h36m16", "h36m17", width=8)(_x(17))
 
 
+def test_critic_width_sets_only_the_critic():
+    from tfpose.config import ExperimentConfig
+    from tfpose.models import registry
+
+    cfg = ExperimentConfig.from_flat(model="repgan", dataset="human36m/gt", width=32,
+                                     critic_width=8)
+    gan = registry.get("repgan").build(cfg.model, "human36m/gt")
+    gan(_x(17))
+    kernels = {v.path: v.shape for v in gan.discriminator.weights if v.path.endswith("kernel")}
+    output = kernels.pop("rep_gan/discriminator/output/kernel")
+    assert tuple(output) == (3 * 8, 1)  # three width-8 features: 3D, 2D, wKCS
+    assert kernels and all(shape[-1] == 8 for shape in kernels.values())
+    assert all(32 in v.shape for v in gan.generator.weights if v.path.endswith("kernel"))
+    with pytest.raises(ValueError, match="critic_width"):
+        ExperimentConfig.from_flat(model="repgan", critic_width=0)
+
+
 def test_parameter_counts_at_full_width():
     counts = {}
     counts["baseline 16->17"] = _built(models.Baseline("h36m16", "h36m17"), 16).count_params()

@@ -102,6 +102,10 @@ class ModelConfig:
                               "the generator and reprojector against the updated critic (the "
                               "paper: trained alternately); 'simultaneous' updates all three "
                               "from one forward pass.", GAN_UPDATES)
+    critic_width: Optional[int] = _field(None, "RepGAN: width of the critic's layers (default: "
+                                         "--width; the paper does not give it). The critic's "
+                                         "1024-wide residual block, run twice more for the "
+                                         "gradient penalty, is most of a RepGAN step.")
     normalize_reprojection: bool = _field(True, "RepGAN: root-centre and scale the "
                                           "reprojector's 2D like every real 2D pose, so the "
                                           "critic cannot tell fakes by position or size.")
@@ -112,7 +116,7 @@ class ModelConfig:
         _check_choice("kcs", self.kcs, KCS_MODES)
         _check_choice("lipschitz", self.lipschitz, LIPSCHITZ_MODES)
         _check_choice("gan_updates", self.gan_updates, GAN_UPDATES)
-        _check_min(self, ("width", "critic_steps"), 1)
+        _check_min(self, ("width", "critic_steps", "critic_width"), 1)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 

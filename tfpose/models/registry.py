@@ -68,6 +68,7 @@ SPECS: Dict[str, ModelSpec] = {spec.kind: spec for spec in (
     ModelSpec("repgan", RepGAN, task="adversarial", normalizer="root_scale", learning_rate=8e-5,
               protocol1="n_mpjpe", units="normalized", lifts_input_joints=True,
               kwargs=lambda m: dict(_trunk_kwargs(m), kcs=m.kcs,
+                                    discriminator_width=m.critic_width,
                                     normalize_reprojection=m.normalize_reprojection)),
 )}
 assert tuple(SPECS) == config_lib.MODEL_KINDS, "config.MODEL_KINDS must list the registry's kinds"
