@@ -402,8 +402,36 @@ def test_auto_precision_is_probed_once_and_kept_for_the_run(tmp_path, frames_sh,
 
 
 def test_repgan_trains_with_flips(tmp_path, frames_gt):
-    """Flip augmentation mirrors RepGAN's root-centred inputs and real pairs alike."""
+    """Flip augmentation mirrors RepGAN's root-centred inputs and real pairs alike (here
+    paired real samples; the other RepGAN tests train with independent ones)."""
     cfg = _config(model="repgan", dataset="human36m/gt", batch_size=32, flip=True,
-                  checkpoint_every=3)
+                  checkpoint_every=3, real_samples="paired", critic_steps=2)
     logs = _fit(cfg, tmp_path, frames_gt, max_steps=3)
     assert np.isfinite(list(logs.values())).all()
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_paired_real_samples_are_the_generator_inputs_own_frames(frames_gt, flip):
+    """--real_samples=paired: each real (3D, 2D) pair is the generator input's own frame,
+    flipped with it; independent pairs come from other frames."""
+    from tfpose import normalization
+
+    def first_batch(real_samples):
+        cfg = _config(model="repgan", dataset="human36m/gt", batch_size=32, flip=flip,
+                      real_samples=real_samples)
+        norm = normalization.create("root_scale", frames_gt.pose_2d, frames_gt.pose_3d, root=0)
+        task = training.make_task(cfg, norm, tf.distribute.get_strategy())
+        columns, independent = task.columns(frames_gt)
+        ds = data.training_dataset(columns, task.transform, 32, 0, 0, independent=independent)
+        return [t.numpy() for t in next(iter(ds))]
+
+    x2d, real_3d, real_2d = first_batch("paired")
+    np.testing.assert_allclose(real_2d, x2d, atol=1e-6)
+    # The 3D pair is the same frame: its normalised x, y is its own normalised 2D projection
+    # up to perspective, far closer than another frame's.
+    other = np.roll(real_3d, 1, axis=0)
+    own = np.abs(real_3d[..., :2] - x2d).mean(axis=(1, 2))
+    assert (own < np.abs(other[..., :2] - x2d).mean(axis=(1, 2))).mean() > 0.9
+    x2d_i, _, real_2d_i = first_batch("independent")
+    np.testing.assert_allclose(x2d_i, x2d, atol=1e-6)  # same generator inputs, other reals
+    assert np.abs(real_2d_i - x2d_i).max() > 0.1

@@ -27,6 +27,7 @@ ASN_VARIANTS = ("basic", "basic+ref", "basic+ref+AM*", "basic+ref+AM", "basic+re
 KCS_MODES = ("wkcs", "kcs", "none")
 LIPSCHITZ_MODES = ("gp", "clip")
 GAN_UPDATES = ("alternating", "simultaneous")
+REAL_SAMPLES = ("independent", "paired")
 LR_SCHEDULES = ("exponential", "cosine", "linear", "constant")
 PRECISIONS = ("none", "bfloat16", "auto")
 # Named bundles of settings (``train.py --recipe=NAME``); flags given beside a recipe win.
@@ -102,6 +103,11 @@ class ModelConfig:
                               "the generator and reprojector against the updated critic (the "
                               "paper: trained alternately); 'simultaneous' updates all three "
                               "from one forward pass.", GAN_UPDATES)
+    real_samples: str = _field("independent", "RepGAN: the critic's real (3D, 2D) pairs are "
+                               "drawn in an order of their own (independent: no frame's 3D is "
+                               "judged beside its own 2D input) or are the generator's own "
+                               "input frames (paired: the paper writes X_real for both).",
+                               REAL_SAMPLES)
     critic_width: Optional[int] = _field(None, "RepGAN: width of the critic's layers (default: "
                                          "--width; the paper does not give it). The critic's "
                                          "1024-wide residual block, run twice more for the "
@@ -116,6 +122,7 @@ class ModelConfig:
         _check_choice("kcs", self.kcs, KCS_MODES)
         _check_choice("lipschitz", self.lipschitz, LIPSCHITZ_MODES)
         _check_choice("gan_updates", self.gan_updates, GAN_UPDATES)
+        _check_choice("real_samples", self.real_samples, REAL_SAMPLES)
         _check_min(self, ("width", "critic_steps", "critic_width"), 1)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")

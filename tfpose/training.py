@@ -236,7 +236,10 @@ class AdversarialTask(Task):
         self.optimizer = self.opt_gen  # its iteration count is the step count
 
     def columns(self, frames):
-        # Generator inputs, then the real (3D, 2D) pairs drawn in an independent order.
+        # Generator inputs, then the real (3D, 2D) pairs: the same frames, or drawn in an
+        # order of their own.
+        if self.config.model.real_samples == "paired":
+            return [frames.pose_2d, frames.pose_3d, frames.pose_2d], []
         return [frames.pose_2d], [frames.pose_3d, frames.pose_2d]
 
     def transform(self, pose_2d, real_3d, real_2d, seed):
@@ -247,8 +250,10 @@ class AdversarialTask(Task):
             perm = self.mirror_2d
             flip = tf.random.stateless_uniform(tf.shape(x2d)[:1], seed=seed + 1) < 0.5
             x2d = tf.where(flip[:, None, None], augmentation.flip_2d(x2d, 0.0, perm), x2d)
+            # Paired real samples flip with their generator input (the same stateless draw).
+            paired = self.config.model.real_samples == "paired"
             real_2d, real_3d = augmentation.random_flip(real_2d, real_3d, 0.0, perm, perm,
-                                                        seed + 2)
+                                                        seed + (1 if paired else 2))
         return x2d, real_3d, real_2d
 
     def _fakes(self, x2d, training_reprojector: bool):
