@@ -83,9 +83,8 @@ class MaxNorm(keras.constraints.Constraint):
     ``keras.constraints.MaxNorm`` multiplies every weight by ``norm / (eps +
     norm)`` on every step. The column norms come from one matrix-vector
     product instead of an axis-0 reduction, which was the slowest op of the
-    constraint; the constraint runs after every update of every wide kernel
-    and costs as much as the Adam update itself at small batches
-    (docs/PERFORMANCE.md).
+    constraint (it runs after every update of every wide kernel; profile in
+    docs/PERFORMANCE.md).
     """
 
     def __init__(self, max_value: float = 1.0):
