@@ -269,6 +269,38 @@ def test_alternating_updates_move_the_generator_against_the_updated_critic():
     assert any(not np.allclose(a, b, rtol=1e-5, atol=1e-6) for a, b in zip(gen_alt, gen_sim))
 
 
+@pytest.mark.parametrize("synchronous", [False, True])
+def test_a_separate_reprojector_learns_from_real_pairs_only(synchronous):
+    """--nosynchronous (Table 5's Sep): the reprojector's update is Adam on the MSE of
+    its 2D for the real 3D poses; synchronous, it follows the critic instead. Adam's
+    first step with beta1 = 0 moves every weight against the sign of its gradient."""
+    from tfpose import normalization
+
+    keras.utils.set_random_seed(11)
+    cfg = _config(model="repgan", dataset="human36m/gt", width=16, dropout=0.0,
+                  max_norm=False, synchronous=synchronous)  # max-norm would rescale the step
+    task = training.make_task(cfg, normalization.RootScaleNormalizer(),
+                              tf.distribute.get_strategy())
+    rng = np.random.default_rng(0)
+    x2d, real_2d = (tf.constant(rng.normal(size=(16, 17, 2)), tf.float32) for _ in range(2))
+    real_3d = tf.constant(rng.normal(size=(16, 17, 3)), tf.float32)
+    rep = task.model.reprojector
+    before = [v.numpy() for v in rep.trainable_variables]
+    with tf.GradientTape() as tape:
+        mse = tf.reduce_mean(tf.square(rep(real_3d, training=True) - real_2d))
+    grads = [g.numpy() for g in tape.gradient(mse, rep.trainable_variables)]
+    task.train_step(x2d, real_3d, real_2d)
+    moved = np.concatenate([(v.numpy() - b).ravel()
+                            for v, b in zip(rep.trainable_variables, before)])
+    g = np.concatenate([x.ravel() for x in grads])
+    big = np.abs(g) > 1e-5
+    agree = np.mean(np.sign(moved[big]) == -np.sign(g[big]))
+    if synchronous:
+        assert agree < 0.8
+    else:
+        assert agree > 0.99
+
+
 def test_angle_weight_defaults_follow_the_skeleton():
     from tfpose import normalization
 
