@@ -115,3 +115,37 @@ def test_seeds_and_table5_cells_give_mean_and_spread(tables, tmp_path, capsys):
     tables.main(["--gan_ablation", *paths])
     row = next(line for line in capsys.readouterr().out.splitlines() if "Syn + wKCS" in line)
     assert row.split("|")[3].strip() == "58.5 (+-1.5)"
+
+
+@pytest.fixture(scope="module")
+def validation_record():
+    spec = importlib.util.spec_from_file_location(
+        "validation_record", REPO_ROOT / "docs" / "validation_record.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_validation_record_keeps_the_run_and_its_curve_and_plots_it(validation_record, tmp_path):
+    run = tmp_path / "val_run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({
+        "command_line": "train.py --val_subjects=S8", "train_config": {"model": {"kind": "repgan"}},
+        "hardware": [{"cpu": "x", "cores": 2}], "schedule": {"total_steps": 30}}))
+    # Epoch keys as strings, out of order: the curve must come back in epoch order.
+    (run / "history.json").write_text(json.dumps({
+        "10": {"val_n_mpjpe": 60.0, "steps": 30}, "2": {"val_n_mpjpe": 80.0, "steps": 6},
+        "1": {"val_n_mpjpe": 90.0, "steps": 3}}))
+    out = tmp_path / "rec.json"
+    assert validation_record.main(["write", str(run), str(out), "--note=paused once"]) == 0
+    rec = json.loads(out.read_text())
+    assert rec["command_line"] == "train.py --val_subjects=S8" and rec["note"] == "paused once"
+    assert "never evaluated" in rec["purpose"]
+    assert validation_record.validation_curve(rec) == ([1, 2, 10], [90.0, 80.0, 60.0],
+                                                       "val_n_mpjpe")
+    figure = tmp_path / "curves.png"
+    assert validation_record.main(["plot", str(figure), str(out)]) == 0
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (run / "history.json").write_text(json.dumps({"1": {"loss": 1.0}}))
+    with pytest.raises(ValueError, match="no validation metric"):
+        validation_record.validation_curve(validation_record.record(str(run)))
