@@ -168,9 +168,10 @@ def test_two_workers_survive_a_killed_worker_and_match_one_process(tmp_path):
     assert np.abs(got - want).max() < 1e-3 * scale, np.abs(got - want).max() / scale
 
     # 4. Only the chief wrote: one events file per chief process, one set of
-    #    checkpoints, the run's files; the other worker's throwaway saves are gone.
+    #    checkpoints, the run's files and the chief's run lock; the other worker's throwaway saves
+    #    are gone.
     assert sorted(p.name for p in model_dir.iterdir()) == [
-        "ckpt", "config.json", "history.json", "logs", "normalization.json"]
+        "ckpt", "config.json", "history.json", "logs", "normalization.json", "train.lock"]
     assert len(list((model_dir / "logs").iterdir())) == 2
     assert all(p.name == "checkpoint" or p.name.startswith("ckpt-") for p in ckpt_dir.iterdir())
     assert sorted(training.read_history(str(model_dir))) == ["1", "2"]

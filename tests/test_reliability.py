@@ -189,3 +189,38 @@ def test_other_write_errors_are_not_reported_as_a_full_disk(tmp_path, monkeypatc
     with pytest.raises(type(error)):
         saver.save(1)
     assert not checkpointing.is_disk_full(error)
+
+
+def test_a_second_training_in_a_run_directory_is_refused_until_the_first_ends(tmp_path, frames):
+    """Two trainings in one model_dir would interleave checkpoints and history: while one
+    holds the run (here a process killed with SIGKILL later), another is refused with a
+    one-line error naming the holder, and writes nothing; once the holder is gone --
+    however it ended -- the run trains and resumes as usual."""
+    import signal
+    import subprocess
+    import sys
+
+    from tfpose import run_lock
+
+    run = tmp_path / "run"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from tfpose import run_lock\n"
+         f"with run_lock.hold({str(run)!r}):\n    print('held', flush=True); time.sleep(600)"],
+        stdout=subprocess.PIPE, text=True, cwd=str(REPO),
+        env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(training.TrainingError,
+                           match=rf"being trained by another process \(pid {holder.pid} "):
+            _fit(_config(), run, frames, max_steps=5)
+        assert sorted(os.listdir(run)) == [run_lock.LOCK_FILE]  # nothing else written
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    _fit(_config(), run, frames, max_steps=5)  # the kernel released the killed holder's lock
+    assert (run / "config.json").exists()
+    with run_lock.hold(str(run)):  # in-process holders conflict too (flock per open file)
+        with pytest.raises(training.TrainingError, match="one training per run directory"):
+            _fit(_config(), run, frames, max_steps=10)
+    _fit(_config(), run, frames, max_steps=10)
+    assert _step(tf.train.latest_checkpoint(str(run / "ckpt"))) == 10

@@ -18,6 +18,7 @@ change what the weights are trained to is refused.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -44,6 +45,7 @@ from tfpose import normalization
 from tfpose import optimizers
 from tfpose import precision
 from tfpose import provenance
+from tfpose import run_lock
 from tfpose import schedules
 from tfpose import skeleton as skeleton_lib
 from tfpose.config import ExperimentConfig
@@ -650,12 +652,25 @@ def fit(config: ExperimentConfig, model_dir: str, *, manual_dir=None, data_dir=N
 
     ``max_steps`` stops early after that many global steps in total (used to
     simulate a killed run). ``train_frames``/``val_frames`` bypass TFDS
-    (``val_subjects`` are still held out of ``train_frames``).
+    (``val_subjects`` are still held out of ``train_frames``). The chief
+    holds ``model_dir``'s run lock throughout (:mod:`tfpose.run_lock`).
     """
     segment_start = time.time()
     strategy = strategy or tf.distribute.get_strategy()
     # Only the chief writes to model_dir; the other workers of a cluster read it.
     chief = checkpointing.is_chief(strategy)
+    try:
+        lock = run_lock.hold(model_dir) if chief else contextlib.nullcontext()
+        with lock:
+            return _fit(config, model_dir, manual_dir, data_dir, strategy, chief, command_line,
+                        max_steps, train_frames, val_frames, restart_schedule,
+                        measure_hardware, segment_start)
+    except run_lock.RunLocked as e:
+        raise TrainingError(str(e)) from None
+
+
+def _fit(config, model_dir, manual_dir, data_dir, strategy, chief, command_line, max_steps,
+         train_frames, val_frames, restart_schedule, measure_hardware, segment_start) -> Dict:
     payload = check_resumable(model_dir, config)
     if payload is not None:
         logging.info("resuming the run in %s", model_dir)
