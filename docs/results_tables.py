@@ -119,7 +119,7 @@ def _variant(result) -> str:
     from tfpose.models import registry
 
     model = ExperimentConfig.from_flat(asn_variant=result["train_config"]["asn_variant"]).model
-    return registry.get(result["model"]).kwargs(model).get("variant", "basic")
+    return registry.get(result["model"]).kwargs(model, "").get("variant", "basic")
 
 
 def ablation(paths):

@@ -467,3 +467,99 @@ def test_paired_real_samples_are_the_generator_inputs_own_frames(frames_gt, flip
     x2d_i, _, real_2d_i = first_batch("independent")
     np.testing.assert_allclose(x2d_i, x2d, atol=1e-6)  # same generator inputs, other reals
     assert np.abs(real_2d_i - x2d_i).max() > 0.1
+
+
+# The synthetic frames' pinhole camera (data.synthetic_frames).
+SYNTHETIC_FOCAL, SYNTHETIC_CENTRE = 1150.0, (500.0, 500.0)
+
+
+def _ray_depth(pose_3d, rays):
+    """Each joint's depth relative to the root in units of the root's depth times the
+    2D pose's size in ray units: the depth that back-projects exactly."""
+    rel = rays - rays[:, :1]
+    k = np.linalg.norm(rel, axis=-1).sum(-1) / (rays.shape[1] - 1)
+    z = pose_3d[..., 2]
+    return (z - z[:, :1]) / (z[:, :1] * k[:, None])
+
+
+@pytest.mark.parametrize("flip", [False, True])
+@pytest.mark.parametrize("geometry", ["backproject", "hybrid"])
+def test_a_generator_with_the_true_depth_makes_exactly_the_real_pose(frames_gt, flip, geometry):
+    """The critic's real 3D poses are what a generator that predicts each frame's true
+    depth would make, so only depth tells fakes from reals: with back-projection the
+    real pose is the camera-frame pose itself; with the hybrid geometry it is built like a
+    fake from its own 2D. (The old mismatched geometry's camera-frame reals differ from
+    every hybrid fake in x-y by perspective, which no depth can change.)"""
+    from tfpose import normalization
+
+    def first_batch(geometry):
+        cfg = _config(model="repgan", dataset="human36m/gt", batch_size=32, flip=flip,
+                      real_samples="paired", geometry=geometry, width=16)
+        norm = (normalization.CameraRaysNormalizer(SYNTHETIC_FOCAL, SYNTHETIC_CENTRE)
+                if geometry == "backproject" else normalization.RootScaleNormalizer())
+        task = training.make_task(cfg, norm, tf.distribute.get_strategy())
+        columns, independent = task.columns(frames_gt)
+        ds = data.training_dataset(columns, task.transform, 32, 0, 0, independent=independent)
+        return task, [t.numpy() for t in next(iter(ds))]
+
+    task, (x2d, real_3d, real_2d) = first_batch(geometry)
+    _, (x2d_m, camera, _) = first_batch("mismatched")  # camera-frame reals, root-scaled 2D
+    assert task.model.geometry == geometry
+    np.testing.assert_allclose(task.model.generator_input(x2d), x2d_m, atol=1e-5)
+    np.testing.assert_allclose(real_2d, x2d_m, atol=1e-5)  # the critic's 2D: root-scaled
+    if geometry == "backproject":
+        np.testing.assert_allclose(real_3d, camera, atol=1e-6)
+        # The rays and the camera-frame pose give the true depth in ray units: the scale
+        # of the normalised pose is the root depth times the 2D size, found by iterating.
+        depth = camera[..., 2]
+        for _ in range(30):  # made_z = depth / size(depth): solve depth = camera_z * size
+            made = task.model.pose_from(x2d, depth).numpy()
+            size = np.abs(depth).sum(-1) / np.abs(made[..., 2]).sum(-1)
+            depth = camera[..., 2] * size[:, None]
+        made = task.model.pose_from(x2d, depth).numpy()
+        np.testing.assert_allclose(made, camera, atol=1e-4)
+    else:
+        np.testing.assert_array_equal(real_3d[..., :2], real_2d)
+        np.testing.assert_array_equal(real_3d[..., 2], camera[..., 2])
+        made = task.model.pose_from(x2d, camera[..., 2]).numpy()
+        np.testing.assert_allclose(made, real_3d, atol=1e-5)
+    np.testing.assert_array_equal(made[:, 0], 0.0)
+    # Perspective: x-y copied from the 2D is measurably not the camera-frame x-y.
+    assert np.abs(camera[..., :2] - real_2d).mean() > 0.02
+
+
+def test_backprojection_with_the_true_depth_recovers_the_camera_frame_pose(frames_gt):
+    """Back-projecting the true depth along the rays gives the camera-frame pose exactly,
+    where copying the 2D x-y beside the true depth misses by perspective (N-MPJPE, mm)."""
+    from tfpose import metrics, normalization
+    from tfpose.models.repgan import backproject, pose_from_depth
+
+    n = normalization.RootScaleNormalizer()
+    rays = normalization.CameraRaysNormalizer(SYNTHETIC_FOCAL, SYNTHETIC_CENTRE)
+    r = rays.normalize_2d(frames_gt.pose_2d).numpy()
+    gt_mm = frames_gt.pose_3d - frames_gt.pose_3d[:, :1]
+    back = backproject(r, _ray_depth(frames_gt.pose_3d, r), 0).numpy()
+    true_z = n.normalize_3d(frames_gt.pose_3d).numpy()[..., 2]
+    copied = pose_from_depth(n.normalize_2d(frames_gt.pose_2d), true_z, 0).numpy()
+    np.testing.assert_allclose(back, n.normalize_3d(frames_gt.pose_3d).numpy(), atol=1e-4)
+    assert metrics.n_mpjpe(back, gt_mm) < 0.05 and metrics.n_mpjpe(copied, gt_mm) > 5.0
+
+
+def test_runs_stored_before_the_geometry_switch_resume_as_they_trained():
+    """A config stored before --geometry existed reads back as the behaviour it trained
+    with (mismatched); a new config leaves it to the dataset (back-projection on
+    Human3.6M, which has a focal length; hybrid on HumanEva, which has none)."""
+    from tfpose.models import registry
+
+    cfg = ExperimentConfig.from_flat(model="repgan", dataset="human36m/gt")
+    assert cfg.model.geometry is None
+    assert registry.repgan_geometry(cfg.model, "human36m/gt") == "backproject"
+    assert registry.repgan_geometry(cfg.model, "humaneva/gt") == "hybrid"
+    with pytest.raises(ValueError, match="focal length"):
+        registry.repgan_geometry(cfg.replace(geometry="backproject").model, "humaneva/gt")
+    old = cfg.to_dict()
+    del old["model"]["geometry"]
+    assert ExperimentConfig.from_dict(old).model.geometry == "mismatched"
+    assert ExperimentConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="geometry"):
+        ExperimentConfig.from_flat(model="repgan", geometry="orthographic")

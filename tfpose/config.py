@@ -28,6 +28,7 @@ KCS_MODES = ("wkcs", "kcs", "none")
 LIPSCHITZ_MODES = ("gp", "clip")
 GAN_UPDATES = ("alternating", "simultaneous")
 REAL_SAMPLES = ("independent", "paired")
+GEOMETRIES = ("backproject", "hybrid", "mismatched")
 LR_SCHEDULES = ("exponential", "cosine", "linear", "constant")
 PRECISIONS = ("none", "bfloat16", "auto")
 # Named bundles of settings (``train.py --recipe=NAME``); flags given beside a recipe win.
@@ -112,6 +113,15 @@ class ModelConfig:
                                          "--width; the paper does not give it). The critic's "
                                          "1024-wide residual block, run twice more for the "
                                          "gradient penalty, is most of a RepGAN step.")
+    geometry: Optional[str] = _field(
+        None, "RepGAN: how a 3D pose is made from the 2D input and the generator's depth, "
+        "and so how the critic's real poses are built. backproject: the 2D as camera rays of "
+        "the training frame, each joint placed on its ray at its depth; reals are camera-"
+        "frame poses (the true depth gives exactly the real pose). hybrid: x-y copied from "
+        "the root-scaled 2D beside the depth; reals built the same way from their own 2D. "
+        "mismatched: as hybrid but with camera-frame reals, whose x-y no fake can match "
+        "(before 2026-11-22). Default: backproject where the dataset's frame has a focal "
+        "length (Human3.6M), else hybrid.", GEOMETRIES)
     normalize_reprojection: bool = _field(True, "RepGAN: root-centre and scale the "
                                           "reprojector's 2D like every real 2D pose, so the "
                                           "critic cannot tell fakes by position or size.")
@@ -123,6 +133,8 @@ class ModelConfig:
         _check_choice("lipschitz", self.lipschitz, LIPSCHITZ_MODES)
         _check_choice("gan_updates", self.gan_updates, GAN_UPDATES)
         _check_choice("real_samples", self.real_samples, REAL_SAMPLES)
+        if self.geometry is not None:
+            _check_choice("geometry", self.geometry, GEOMETRIES)
         _check_min(self, ("width", "critic_steps", "critic_width"), 1)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
@@ -213,6 +225,9 @@ PARTS: Tuple[Tuple[str, type], ...] = (("model", ModelConfig), ("data", DataConf
                                       ("optimizer", OptimizerConfig),
                                       ("trainer", TrainerConfig))
 
+# Fields added after runs were stored, and how those runs behaved without them.
+ABSENT_MEANS: Dict[str, Dict[str, Any]] = {"model": {"geometry": "mismatched"}}
+
 
 def flag_name(field: dataclasses.Field) -> str:
     return field.metadata.get("flag", field.name)
@@ -266,11 +281,16 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "ExperimentConfig":
-        """From :meth:`to_dict` output; unknown keys (older/newer versions) are ignored."""
+        """From :meth:`to_dict` output; unknown keys (newer versions) are ignored, and a
+        field an older version did not store takes the value that version behaved as
+        (:data:`ABSENT_MEANS`), so a resumed run keeps training the way it started."""
         parts = {}
         for part, klass in PARTS:
             known = {f.name for f in dataclasses.fields(klass)}
-            parts[part] = klass(**{k: v for k, v in d.get(part, {}).items() if k in known})
+            stored = d.get(part, {})
+            values = {k: v for k, v in ABSENT_MEANS.get(part, {}).items() if k not in stored}
+            values.update({k: v for k, v in stored.items() if k in known})
+            parts[part] = klass(**values)
         return cls(**parts)
 
     def replace(self, **values: Any) -> "ExperimentConfig":

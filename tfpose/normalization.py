@@ -7,6 +7,8 @@ Two schemes, one per family of methods:
   coordinate. Statistics come from the training split. The root's 3D std is
   0: normalising divides by 1 there and de-normalising multiplies by 0, so a
   prediction's root is exactly the origin, as in the papers' protocol.
+* ``CameraRaysNormalizer`` (RepGAN with back-projection, the default on
+  Human3.6M): 2D pixels -> camera rays of the training frame; 3D as below.
 * ``RootScaleNormalizer`` (RepGAN, paper 3.5): every pose is centred on its
   root and divided by its own mean joint-to-root distance. For 3D poses the
   distance is measured in the image plane (x, y): then the x, y of a
@@ -71,7 +73,10 @@ class Normalizer:
                 root=d["root"])
         if kind == RootScaleNormalizer.kind:
             return RootScaleNormalizer(root=d["root"])
-        raise ValueError(f"unknown normalizer kind {kind!r}; expected zscore or root_scale")
+        if kind == CameraRaysNormalizer.kind:
+            return CameraRaysNormalizer(d["focal_length"], d["principal_point"], root=d["root"])
+        raise ValueError(f"unknown normalizer kind {kind!r}; expected one of zscore, "
+                         f"root_scale, camera_rays")
 
     @staticmethod
     def load(path: str) -> "Normalizer":
@@ -147,7 +152,32 @@ class RootScaleNormalizer(Normalizer):
         return tf.cast(pose_3d, tf.float32)
 
 
-NORMALIZERS = {ZScoreNormalizer.kind: ZScoreNormalizer, RootScaleNormalizer.kind: RootScaleNormalizer}
+class CameraRaysNormalizer(RootScaleNormalizer):
+    """RepGAN with back-projection: 2D pixels become camera rays ``(u - c) / f``
+    of the training frame's camera, keeping where the pose is in the image and
+    how large it is, which back-projecting a depth along the rays needs
+    (:func:`tfpose.models.repgan.backproject`); the model root-centres and
+    scales them itself. 3D poses are normalised as by :class:`RootScaleNormalizer`."""
+
+    kind = "camera_rays"
+
+    def __init__(self, focal_length: float, principal_point, root: int = 0):
+        super().__init__(root)
+        self.focal_length = float(focal_length)
+        self.principal_point = np.asarray(principal_point, np.float32).reshape(2)
+        if not (self.focal_length > 0 and np.isfinite(self.focal_length)):
+            raise ValueError(f"camera_rays needs a positive focal length; got {focal_length}")
+
+    def normalize_2d(self, pose_2d):
+        return (tf.cast(pose_2d, tf.float32) - self.principal_point) / self.focal_length
+
+    def to_dict(self) -> Dict:
+        return {**super().to_dict(), "focal_length": self.focal_length,
+                "principal_point": self.principal_point.tolist()}
+
+
+NORMALIZERS = {cls.kind: cls for cls in (ZScoreNormalizer, RootScaleNormalizer,
+                                         CameraRaysNormalizer)}
 
 
 def create(kind: str, pose_2d: Optional[np.ndarray] = None, pose_3d: Optional[np.ndarray] = None,

@@ -50,7 +50,7 @@ from tfpose import schedules
 from tfpose import skeleton as skeleton_lib
 from tfpose.config import ExperimentConfig
 from tfpose.models import registry
-from tfpose.models.repgan import pose_from_depth
+from tfpose.models.repgan import root_scale_normalize
 
 CONFIG_FILE = "config.json"
 NORMALIZATION_FILE = "normalization.json"
@@ -256,11 +256,16 @@ class AdversarialTask(Task):
             paired = self.config.model.real_samples == "paired"
             real_2d, real_3d = augmentation.random_flip(real_2d, real_3d, 0.0, perm, perm,
                                                         seed + (1 if paired else 2))
+        geometry = self.model.geometry
+        if geometry == "backproject":  # rays in; the critic judges root-scaled 2D
+            real_2d = root_scale_normalize(real_2d, self.skeleton_2d.root)
+        elif geometry == "hybrid":  # built like a fake: its 2D's x-y, its own depth
+            real_3d = tf.concat([real_2d, real_3d[..., 2:]], axis=-1)
         return x2d, real_3d, real_2d
 
     def _fakes(self, x2d, training_reprojector: bool):
-        depth = self.model.generator(x2d, training=True)
-        fake_3d = pose_from_depth(x2d, depth, self.skeleton_2d.root)
+        depth = self.model.generator(self.model.generator_input(x2d), training=True)
+        fake_3d = self.model.pose_from(x2d, depth)
         return fake_3d, self.model.reprojector(fake_3d, training=training_reprojector)
 
     def _critic_loss(self, real_3d, real_2d, fake_3d, fake_2d):
@@ -697,8 +702,8 @@ def _fit(config, model_dir, manual_dir, data_dir, strategy, chief, command_line,
         payload.setdefault("hardware", []).append(hw)
     else:
         root = skeleton_lib.get(spec.skeletons(config.data.dataset)[1]).root
-        normalizer = normalization.create(spec.normalizer, train_frames.pose_2d,
-                                          train_frames.pose_3d, root=root)
+        normalizer = spec.create_normalizer(config.model, config.data.dataset,
+                                            train_frames.pose_2d, train_frames.pose_3d, root=root)
         schedule = {"total_steps": total_steps, "start_step": 0}
         payload = _run_payload(config, normalizer, command_line, schedule, hw)
         # --mixed_precision=auto: probed once, then kept for every resume of the run.

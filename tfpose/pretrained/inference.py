@@ -3,7 +3,7 @@
 The network maps normalised 2D to normalised 3D (the normaliser sits
 outside, as in training). For the supervised models (baseline, ASN) it is
 the model itself; for RepGAN only the generator is kept, wrapped so that the
-output is the root-relative pose ``models.pose_from_depth(x, generator(x))``
+output is the root-relative pose ``RepGAN.pose_from(x, generator(x))``
 (the critic and the reprojector only matter for training).
 
 Weights are keyed by Keras variable paths (``baseline/trunk/input_block/
@@ -25,7 +25,6 @@ import numpy as np
 from tfpose import normalization
 from tfpose import skeleton as skeleton_lib
 from tfpose.models import registry
-from tfpose.models.repgan import pose_from_depth
 from tfpose.pretrained import (NORMALIZATION_FILE, WEIGHTS_FILE, PretrainedError, compact,
                                read_folder)
 
@@ -46,7 +45,7 @@ def build_model(description: Dict) -> keras.Model:
         if keeps_generator_only(kind):
             full = spec.model_class(**kwargs)  # builds no weights: only the generator is used
             inputs = keras.Input((j2, 2), name="keypoints_2d")
-            outputs = pose_from_depth(inputs, full.generator(inputs), full.root)
+            outputs = full.pose_from(inputs, full.generator(full.generator_input(inputs)))
             return keras.Model(inputs, outputs, name=f"{kind}_lifter")
         model = spec.model_class(**kwargs, name=kind)
         model.build((None, j2, 2))

@@ -54,7 +54,7 @@ def describe(task: training.Task, name: str, precision: str,
         "model_kind": kind,
         "model_class": spec.model_class.__name__,
         "model_kwargs": spec.model_kwargs(config.model, dataset),
-        "network": ("generator only: output = models.pose_from_depth(x, generator(x))"
+        "network": ("generator only: output = RepGAN.pose_from(x, generator(generator_input(x)))"
                     if inference.keeps_generator_only(kind) else "the whole model"),
         "dataset": dataset,
         "skeleton_2d": task.skeleton_2d.name,
