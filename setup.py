@@ -27,7 +27,8 @@ setup(
     ],
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.16"],
-        "test": ["pytest>=7.4", "bvhio>=1.5"],  # bvhio: an independent BVH reader
+        # bvhio: an independent BVH reader; pytest-xdist: the suite on two processes
+        "test": ["pytest>=7.4", "pytest-xdist>=3.0", "bvhio>=1.5"],
         "video": ["imageio-ffmpeg>=0.4"],  # MP4 animations (GIF needs nothing extra)
         # PyTorch peer rows of `python -m tfpose.bench --peer` (never needed otherwise).
         # A CPU-only build is far smaller: pip install torch --index-url
