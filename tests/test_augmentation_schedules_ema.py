@@ -155,7 +155,12 @@ def test_a_recipe_fills_in_settings_and_given_flags_win():
     custom = config.ExperimentConfig.from_flat(recipe="fast_cpu", flip=False)
     assert config.ExperimentConfig.from_dict(custom.to_dict()).replace(epochs=5).data.flip \
         is False
-    with pytest.raises(ValueError, match="recipe must be one of paper, fast_cpu"):
+    # RepGAN's recipe (chosen on S8): linear decay to 0, weight average, no dropout.
+    gan = config.ExperimentConfig.from_flat(model="repgan", recipe="repgan_cpu")
+    assert (gan.optimizer.lr_schedule, gan.optimizer.ema_decay, gan.trainer.batch_size,
+            gan.model.dropout) == ("linear", 0.999, 128, 0.0)
+    assert config.ExperimentConfig.from_flat(model="repgan").model.dropout == 0.5
+    with pytest.raises(ValueError, match="recipe must be one of paper, fast_cpu, repgan_cpu"):
         config.ExperimentConfig.from_flat(recipe="gpu")
 
 

@@ -34,10 +34,14 @@ PRECISIONS = ("none", "bfloat16", "auto")
 # Named bundles of settings (``train.py --recipe=NAME``); flags given beside a recipe win.
 # "paper" is the papers' method and schedule constants (the defaults). "fast_cpu" anneals to
 # zero within the run and mirrors half the training poses: chosen on validation subject S8
-# (docs/RESULTS.md, "Time to accuracy"); give --epochs to fit the time at hand.
+# (docs/RESULTS.md, "Time to accuracy"); give --epochs to fit the time at hand. "repgan_cpu"
+# is RepGAN's, chosen on S8 the same way (docs/RESULTS.md, "RepGAN on S8"): decay linearly to
+# zero, a weight average, batch 128 and no dropout (the paper names dropout but no rate).
 RECIPES: Dict[str, Dict[str, Any]] = {
     "paper": {},
     "fast_cpu": {"lr_schedule": "cosine", "warmup_steps": 500, "flip": True, "batch_size": 256},
+    "repgan_cpu": {"lr_schedule": "linear", "ema_decay": 0.999, "batch_size": 128,
+                   "dropout": 0.0},
 }
 
 # Settings a resume may change: they do not alter what the weights are trained to.
@@ -201,8 +205,9 @@ class TrainerConfig:
     """How long, in which batches, and how the loop runs."""
 
     recipe: str = _field("paper", "A named bundle of settings (see tfpose.config.RECIPES): "
-                         "paper (the defaults) or fast_cpu (cosine to 0, warm-up, flips, "
-                         "batch 256); flags given beside it win.", tuple(RECIPES))
+                         "paper (the defaults), fast_cpu (cosine to 0, warm-up, flips, "
+                         "batch 256) or repgan_cpu (linear to 0, weight average 0.999, "
+                         "batch 128, no dropout); flags given beside it win.", tuple(RECIPES))
     epochs: int = _field(200, "Epochs (ASN: 300 on H36M, 200 on HumanEva).")
     batch_size: int = _field(64, "Global batch size.")
     seed: int = _field(0, "Random seed (weights, order of batches, dropout).")
