@@ -56,7 +56,7 @@ class ModelSpec:
         """The normaliser a new run of this model on ``dataset`` trains with: camera rays
         of the dataset's frame where the model back-projects, else :attr:`normalizer`."""
         if self.model_kwargs(model, dataset).get("geometry") == "backproject":
-            frame = image_mapping.FRAMES[dataset.split("/")[0]]
+            frame = image_mapping.frame_for({"dataset": dataset})
             return normalization.CameraRaysNormalizer(frame.focal_length,
                                                       frame.principal_point, root=root)
         return normalization.create(self.normalizer, pose_2d, pose_3d, root=root)

@@ -96,9 +96,14 @@ def root_scale_normalize(pose_2d, root: int):
     (RepGAN sec. 3.5; the same as ``RootScaleNormalizer.normalize_2d``, in
     Keras ops so it is differentiable inside a model)."""
     rel = pose_2d - pose_2d[:, root:root + 1, :]
+    return rel / _mean_root_distance(rel)
+
+
+def _mean_root_distance(rel):
+    """[B, 1, 1]: the mean distance of a root-relative pose's other joints to the root."""
     dist = ops.sqrt(ops.sum(ops.square(rel), axis=-1) + 1e-12)  # the root contributes ~0
     scale = ops.sum(dist, axis=-1) / (ops.shape(dist)[-1] - 1)
-    return rel / ops.maximum(scale, 1e-6)[:, None, None]
+    return ops.maximum(scale, 1e-6)[:, None, None]
 
 
 def backproject(rays, depth, root: int):
@@ -118,15 +123,12 @@ def backproject(rays, depth, root: int):
     """
     rays = ops.cast(rays, "float32")
     rel = rays - rays[:, root:root + 1, :]
-    dist = ops.sqrt(ops.sum(ops.square(rel), axis=-1) + 1e-12)
-    k = ops.maximum(ops.sum(dist, axis=-1) / (ops.shape(dist)[-1] - 1), 1e-6)[:, None, None]
+    k = _mean_root_distance(rel)
     x = rel / k
     depth = ops.cast(depth, "float32")
     z = ops.expand_dims(depth - depth[:, root:root + 1], -1)
-    xy = x + z * (rays[:, root:root + 1, :] + k * x)
-    size = ops.sum(ops.sqrt(ops.sum(ops.square(xy), axis=-1) + 1e-12), axis=-1)
-    size = ops.maximum(size / (ops.shape(dist)[-1] - 1), 1e-6)[:, None, None]
-    return ops.concatenate([xy, z], axis=-1) / size
+    xy = x + z * (rays[:, root:root + 1, :] + k * x)  # root-relative: x, z are 0 at the root
+    return ops.concatenate([xy, z], axis=-1) / _mean_root_distance(xy)
 
 
 # How a RepGAN makes a 3D pose from its 2D input and depth (``RepGAN(geometry=...)``):
