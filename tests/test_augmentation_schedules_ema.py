@@ -159,7 +159,15 @@ def test_a_recipe_fills_in_settings_and_given_flags_win():
     gan = config.ExperimentConfig.from_flat(model="repgan", recipe="repgan_cpu")
     assert (gan.optimizer.lr_schedule, gan.optimizer.ema_decay, gan.trainer.batch_size,
             gan.model.dropout) == ("linear", 0.999, 128, 0.0)
-    assert config.ExperimentConfig.from_flat(model="repgan").model.dropout == 0.5
+    # ... is RepGAN's default; --recipe=paper keeps the shared Martinez constants.
+    assert config.ExperimentConfig.from_flat(model="repgan", epochs=3) == gan.replace(epochs=3)
+    paper_gan = config.ExperimentConfig.from_flat(model="repgan", recipe="paper")
+    assert (paper_gan.optimizer.lr_schedule, paper_gan.optimizer.ema_decay,
+            paper_gan.trainer.batch_size, paper_gan.model.dropout) == ("exponential", 0.0, 64, 0.5)
+    # The supervised models' default stays the papers' constants.
+    assert config.ExperimentConfig.from_flat(model="asn").trainer.recipe == "paper"
+    assert config.ExperimentConfig.from_flat(model="asn") == \
+        config.ExperimentConfig.from_flat(model="asn", recipe="paper")
     with pytest.raises(ValueError, match="recipe must be one of paper, fast_cpu, repgan_cpu"):
         config.ExperimentConfig.from_flat(recipe="gpu")
 

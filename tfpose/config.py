@@ -43,6 +43,11 @@ RECIPES: Dict[str, Dict[str, Any]] = {
     "repgan_cpu": {"lr_schedule": "linear", "ema_decay": 0.999, "batch_size": 128,
                    "dropout": 0.0},
 }
+# The recipe of a run that names none: the papers' constants for the supervised models; for
+# RepGAN, whose paper gives neither a schedule nor a dropout rate, the one measured on S8
+# (``--recipe=paper`` still gives the shared Martinez constants).
+DEFAULT_RECIPES: Dict[str, str] = {"baseline": "paper", "asn": "paper", "repgan": "repgan_cpu"}
+assert tuple(DEFAULT_RECIPES) == MODEL_KINDS, "every model kind needs a default recipe"
 
 # Settings a resume may change: they do not alter what the weights are trained to.
 RESUMABLE_CHANGES = frozenset({"epochs", "checkpoint_every", "steps_per_call", "jit_compile",
@@ -205,9 +210,10 @@ class TrainerConfig:
     """How long, in which batches, and how the loop runs."""
 
     recipe: str = _field("paper", "A named bundle of settings (see tfpose.config.RECIPES): "
-                         "paper (the defaults), fast_cpu (cosine to 0, warm-up, flips, "
-                         "batch 256) or repgan_cpu (linear to 0, weight average 0.999, "
-                         "batch 128, no dropout); flags given beside it win.", tuple(RECIPES))
+                         "paper (the papers' constants), fast_cpu (cosine to 0, warm-up, "
+                         "flips, batch 256) or repgan_cpu (linear to 0, weight average 0.999, "
+                         "batch 128, no dropout); flags given beside it win. Not given: "
+                         "repgan_cpu for --model=repgan, paper for the others.", tuple(RECIPES))
     epochs: int = _field(200, "Epochs (ASN: 300 on H36M, 200 on HumanEva).")
     batch_size: int = _field(64, "Global batch size.")
     seed: int = _field(0, "Random seed (weights, order of batches, dropout).")
@@ -268,12 +274,16 @@ class ExperimentConfig:
     def from_flat(cls, **values: Any) -> "ExperimentConfig":
         """``from_flat(model="asn", dataset="human36m/gt", epochs=3)``: by flag name.
 
-        A ``recipe`` fills in its settings first; the values given win."""
+        A ``recipe`` fills in its settings first (none given: the model's entry of
+        :data:`DEFAULT_RECIPES`); the values given win."""
         recipe = values.get("recipe")
-        if recipe is not None:
-            if recipe not in RECIPES:
-                raise ValueError(f"recipe must be one of {', '.join(RECIPES)}; got {recipe!r}")
-            values = {**RECIPES[recipe], **values}
+        if recipe is None:
+            kind = values.get("model", ModelConfig.kind)
+            recipe = DEFAULT_RECIPES.get(kind, "paper")  # an unknown kind fails in validate
+            values = {**values, "recipe": recipe}
+        if recipe not in RECIPES:
+            raise ValueError(f"recipe must be one of {', '.join(RECIPES)}; got {recipe!r}")
+        values = {**RECIPES[recipe], **values}
         fields = flag_fields()
         unknown = sorted(set(values) - set(fields))
         if unknown:
