@@ -269,6 +269,44 @@ def test_alternating_updates_move_the_generator_against_the_updated_critic():
     assert any(not np.allclose(a, b, rtol=1e-5, atol=1e-6) for a, b in zip(gen_alt, gen_sim))
 
 
+def test_alternating_step_runs_the_generator_once_and_equals_two_separate_updates():
+    """The critic update and the generator update share one forward pass of the
+    generator; the result equals a critic update on its own forward pass followed
+    by the generator/reprojector update on another (no dropout: the two passes
+    are the same poses)."""
+    from tfpose import normalization
+
+    def make():
+        keras.utils.set_random_seed(11)
+        cfg = _config(model="repgan", dataset="human36m/gt", width=16, dropout=0.0)
+        return training.make_task(cfg, normalization.RootScaleNormalizer(),
+                                  tf.distribute.get_strategy())
+
+    rng = np.random.default_rng(0)
+    x2d, real_2d = (tf.constant(rng.normal(size=(16, 17, 2)), tf.float32) for _ in range(2))
+    real_3d = tf.constant(rng.normal(size=(16, 17, 3)), tf.float32)
+    task = make()
+    calls = []
+    generator_call = task.model.generator.call
+    task.model.generator.call = lambda *a, **k: calls.append(1) or generator_call(*a, **k)
+    task.train_step(x2d, real_3d, real_2d)
+    assert len(calls) == 1
+
+    ref = make()  # the same start; the two updates done one after the other
+    ref._critic_only_update(x2d, real_3d, real_2d)
+    with tf.GradientTape(persistent=True) as tape:
+        fake_3d, fake_2d = ref._fakes(x2d, training_reprojector=True)
+        p_fake = ref.model.discriminator([fake_3d, fake_2d], training=True)
+        l_gen, l_rep, _ = ref._generator_losses(real_3d, real_2d, p_fake, fake_3d)
+    ref._apply(tape, (l_gen, l_rep), (ref.model.generator, ref.model.reprojector),
+               (ref.opt_gen, ref.opt_rep))
+    for net in ("generator", "reprojector", "discriminator"):
+        for a, b in zip(getattr(task.model, net).trainable_variables,
+                        getattr(ref.model, net).trainable_variables):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6,
+                                       err_msg=f"{net} {a.name}")
+
+
 @pytest.mark.parametrize("synchronous", [False, True])
 def test_a_separate_reprojector_learns_from_real_pairs_only(synchronous):
     """--nosynchronous (Table 5's Sep): the reprojector's update is Adam on the MSE of

@@ -207,7 +207,12 @@ class AdversarialTask(Task):
     reprojector against the updated critic, on the last chunk;
     ``"simultaneous"`` updates all three from one forward pass on the last
     chunk. "Synchronous" (the paper's Syn) means the reprojector learns
-    through the critic inside this loop, not from real pairs."""
+    through the critic inside this loop, not from real pairs.
+
+    Alternating, the last critic update and the generator update share one
+    generator/reprojector forward pass: neither network moves in between, so
+    the critic judges exactly the poses the generator is then trained on (and
+    BatchNorm's moving statistics see each batch once)."""
 
     def __init__(self, config, normalizer, strategy, mixed_precision=None, schedule=None):
         super().__init__(config, normalizer, strategy, mixed_precision, schedule)
@@ -284,8 +289,12 @@ class AdversarialTask(Task):
     def _critic_only_update(self, x2d, real_3d, real_2d):
         """One critic update against the current generator; returns the critic's
         loss, gradient penalty and gradient norm."""
-        replicas = self.strategy.num_replicas_in_sync
         fake_3d, fake_2d = self._fakes(x2d, training_reprojector=self.config.model.synchronous)
+        return self._critic_update(real_3d, real_2d, fake_3d, fake_2d)
+
+    def _critic_update(self, real_3d, real_2d, fake_3d, fake_2d):
+        """One critic update on given fakes (no gradient flows back into them)."""
+        replicas = self.strategy.num_replicas_in_sync
         fake_3d, fake_2d = tf.stop_gradient(fake_3d), tf.stop_gradient(fake_2d)
         dis = self.model.discriminator
         with tf.GradientTape() as tape:
@@ -323,7 +332,7 @@ class AdversarialTask(Task):
         alternating = cfg.gan_updates == "alternating"
         # Alternating: k critic updates, then the generator and reprojector against the
         # updated critic. Simultaneous: k - 1 critic updates, then all three from one pass.
-        for i in range(k if alternating else k - 1):
+        for i in range(k - 1):
             l_dis, gp, critic_norm = self._critic_only_update(chunks[0][i], chunks[1][i],
                                                               chunks[2][i])
         x2d, real_3d, real_2d = chunks[0][-1], chunks[1][-1], chunks[2][-1]
@@ -332,6 +341,9 @@ class AdversarialTask(Task):
         with tf.GradientTape(persistent=True) as tape:
             fake_3d, fake_2d = self._fakes(x2d, training_reprojector=cfg.synchronous)
             if alternating:
+                with tape.stop_recording():  # the last critic update, on these same fakes
+                    l_dis, gp, critic_norm = self._critic_update(real_3d, real_2d, fake_3d,
+                                                                 fake_2d)
                 p_fake = dis([fake_3d, fake_2d], training=True)
             else:
                 l_dis, gp, l_dis_total, p_fake = self._critic_loss(real_3d, real_2d, fake_3d,
