@@ -23,6 +23,9 @@ def define_flags():
                         "the result is compared with its metadata.json.")
     flags.DEFINE_string("dataset", None, "Dataset to test on (default: the training dataset).")
     flags.DEFINE_list("subjects", None, "Restrict test subjects (default: the whole test split).")
+    flags.DEFINE_bool("validation", False, "Test on the run's held-out validation subjects "
+                      "(its --val_subjects, e.g. S8) instead of the test split: every protocol "
+                      "where recipes are chosen (default output: results_validation.json).")
     flags.DEFINE_integer("frame_stride", 1, "Use every n-th test frame (1: all, as the papers).")
     flags.DEFINE_float("noise_std", 0.0, "Gaussian noise (pixels) added to the 2D test inputs.")
     flags.DEFINE_integer("noise_seed", 0, "Seed of that noise.")
@@ -52,7 +55,7 @@ def main(argv):
             frame_stride=FLAGS.frame_stride, noise_std=FLAGS.noise_std,
             noise_seed=FLAGS.noise_seed, batch_size=FLAGS.batch_size, output=FLAGS.output,
             command_line=" ".join(sys.argv), figures=FLAGS.figures, backend=FLAGS.backend,
-            test_flip=FLAGS.test_flip)
+            test_flip=FLAGS.test_flip, validation=FLAGS.validation)
     except (ValueError, RuntimeError) as e:
         cli.fail("evaluate.py", e)
     print(text)

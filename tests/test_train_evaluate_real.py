@@ -129,3 +129,30 @@ def test_cli_rejects_bad_input_and_tests_on_a_superset_of_joints(tmp_path, tfds_
     assert res["trained_on"] == "human36m/sh" and res["dataset"] == "human36m/gt"
     assert len(res["per_joint"]) == 17 and np.isfinite(res["protocols"]["protocol1"]
                                                        ["per_action"]["Avg"])
+
+
+def test_evaluate_tests_on_the_held_out_validation_subject_only(tmp_path, tfds_data_dir):
+    """--validation: every protocol on the run's --val_subjects (where recipes are
+    chosen), from the training split; refused for subjects the run trained on."""
+    model_dir = tmp_path / "val"
+    common = [f"--data_dir={tfds_data_dir}", f"--model_dir={model_dir}"]
+    _run(["train.py", "--model=baseline", "--dataset=human36m/gt", "--subjects=S1",
+          "--val_subjects=S5", "--frame_stride=200", "--epochs=1", "--width=32",
+          "--val_stride=100", *common])
+    proc = _run(["evaluate.py", "--validation", "--frame_stride=50", *common])
+    assert "held-out validation subjects S5" in proc.stdout
+    res = json.loads((model_dir / "results_validation.json").read_text())
+    assert res["subjects"] == ["S5"] and res["split"] == "train" and res["validation"]
+    assert not (model_dir / "results.json").exists()  # the test-split file is not touched
+    s5 = data.load_frames("human36m/gt", "train", data_dir=str(tfds_data_dir),
+                          subjects=["S5"], frame_stride=50)
+    assert set(res["protocols"]["protocol1"]["per_action"]) - {"Avg"} == set(s5.action)
+    proc = _run(["evaluate.py", "--validation", "--subjects=S1", *common], check=False)
+    assert proc.returncode != 0 and "S1 were trained on" in proc.stderr
+    plain = tmp_path / "plain"
+    _run(["train.py", "--model=baseline", "--dataset=human36m/gt", "--subjects=S1",
+          "--frame_stride=400", "--epochs=1", "--width=32", "--val_stride=0",
+          f"--data_dir={tfds_data_dir}", f"--model_dir={plain}"])
+    proc = _run(["evaluate.py", "--validation", f"--model_dir={plain}",
+                 f"--data_dir={tfds_data_dir}"], check=False)
+    assert proc.returncode != 0 and "without --val_subjects" in proc.stderr

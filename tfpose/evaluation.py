@@ -148,7 +148,7 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
         frame_stride: int = 1, noise_std: float = 0.0, noise_seed: int = 0,
         batch_size: int = 4096, output: Optional[str] = None, command_line: str = "",
         figures: Optional[str] = None, num_examples: int = 4, backend: str = "saved_model",
-        test_flip: bool = False):
+        test_flip: bool = False, validation: bool = False):
     """Evaluate a model directory, an exported model or a pretrained model
     (``pretrained``: a shipped name or a pretrained folder); returns
     (results, printable text).
@@ -156,7 +156,10 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
     ``backend`` picks the runtime of an export: the SavedModel or one of its
     TFLite files (``tfpose.serving.BACKENDS``), so quantised files are
     measured on the same frames as the float model. ``test_flip`` averages
-    each prediction with the mirrored input's (model directories only)."""
+    each prediction with the mirrored input's (model directories only).
+    ``validation`` tests on the run's held-out validation subjects (its
+    ``--val_subjects``, from the training split) instead of the test split: every
+    protocol on the subject a recipe is chosen on, never on S9/S11."""
     import tensorflow as tf
 
     from tfpose import data as data_lib
@@ -190,7 +193,16 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
         train_command_line = training.read_run(model_dir).get("command_line")
         source = model_dir
     dataset = dataset or trained_on
-    data_skel_2d, _, _, eval_split = data_lib.check_dataset(dataset)
+    data_skel_2d, _, train_split, eval_split = data_lib.check_dataset(dataset)
+    if validation:
+        held_out = ((train_config or {}).get("data") or {}).get("val_subjects") or []
+        if not held_out:
+            raise ValueError(f"{source} was trained without --val_subjects: it has no held-out "
+                             "validation subject to test on")
+        if subjects and set(subjects) - set(held_out):
+            raise ValueError(f"--subjects {', '.join(sorted(set(subjects) - set(held_out)))} "
+                             f"were trained on; {source} held out {', '.join(held_out)}")
+        eval_split, subjects = train_split, list(subjects or held_out)
     data_skel_2d = skeleton_lib.get(data_skel_2d)
     missing = [n for n in skel_2d.joint_names if n not in data_skel_2d.joint_names]
     if missing:  # a model can be tested on a superset of its input joints (SH -> GT), no more
@@ -213,13 +225,16 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
         "model": kind, "dataset": dataset, "trained_on": trained_on, "split": eval_split,
         "source": os.path.abspath(source), "backend": lifter.backend if lifted_by else "keras",
         "noise_std": noise_std, "frame_stride": frame_stride, "test_flip": test_flip,
+        "validation": validation,
         "subjects": sorted(set(frames.subject.tolist())), "git_commit": provenance.git_commit(),
         "command_line": command_line, "train_config": train_config,
         "train_command_line": train_command_line,
         "training": None if lifted_by else training_block(model_dir),
         "units": "mm (scale-aligned per pose)" if scale_aligned else "mm",
     })
-    lines = [f"{kind} on {dataset} ({eval_split}, {len(frames)} frames"
+    lines = [f"{kind} on {dataset} ({eval_split}"
+             + (f": held-out validation subjects {', '.join(subjects)}" if validation else "")
+             + f", {len(frames)} frames"
              + (f", noise {noise_std}px" if noise_std else "")
              + (", test-time flip" if test_flip else "") + ")"]
     for label, block in results["protocols"].items():
@@ -241,7 +256,8 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
         lines.append(save_figures(figures, frames, pose_2d, pred, target, kind, skel_3d,
                                   results, num_examples))
     if not output:  # never into a shipped model's folder
-        output = (os.path.join(model_dir, "results.json") if model_dir else
+        name = "results_validation.json" if validation else "results.json"
+        output = (os.path.join(model_dir, name) if model_dir else
                   os.path.join(saved_model, "results.json") if saved_model else
                   f"results-{os.path.basename(lifter.export_dir)}.json")
     tf.io.gfile.makedirs(os.path.dirname(os.path.abspath(output)))
