@@ -147,8 +147,17 @@ def test_evaluate_tests_on_the_held_out_validation_subject_only(tmp_path, tfds_d
     s5 = data.load_frames("human36m/gt", "train", data_dir=str(tfds_data_dir),
                           subjects=["S5"], frame_stride=50)
     assert set(res["protocols"]["protocol1"]["per_action"]) - {"Avg"} == set(s5.action)
+    # An export of the run knows its held-out subject too, and keeps its own results.json.
+    from tfpose import export
+
+    export_dir = export.export_model_dir(str(model_dir), str(tmp_path / "export"))
+    _run(["evaluate.py", "--validation", "--frame_stride=50", f"--saved_model={export_dir}",
+          f"--data_dir={tfds_data_dir}"])
+    assert json.loads((tmp_path / "export" / "results_validation.json").read_text())[
+        "subjects"] == ["S5"]
+    assert not (tmp_path / "export" / "results.json").exists()
     proc = _run(["evaluate.py", "--validation", "--subjects=S1", *common], check=False)
-    assert proc.returncode != 0 and "S1 were trained on" in proc.stderr
+    assert proc.returncode != 0 and "S1: not held out" in proc.stderr and "only S5" in proc.stderr
     plain = tmp_path / "plain"
     _run(["train.py", "--model=baseline", "--dataset=human36m/gt", "--subjects=S1",
           "--frame_stride=400", "--epochs=1", "--width=32", "--val_stride=0",

@@ -86,6 +86,9 @@ def training_throughput(model: str, batch_size: int, *, width: int = 1024,
     ``config_overrides`` are further config fields by flag name (dropout,
     max_norm, fused_adam, ...)."""
     frames = data_lib.synthetic_frames(num_frames, "human36m/sh")
+    # The papers' settings unless overridden, so rows stay comparable across versions
+    # (RepGAN's default recipe adds a weight average and drops dropout).
+    config_overrides.setdefault("recipe", "paper")
     config = ExperimentConfig.from_flat(model=model, dataset="human36m/sh",
                                         batch_size=batch_size, width=width,
                                         steps_per_call=steps_per_call, jit_compile=jit_compile,
@@ -127,7 +130,7 @@ def training_throughput(model: str, batch_size: int, *, width: int = 1024,
     flops = train_flops_per_sample(task)
     rate = float(np.median(rates))
     return {"model": model, "batch_size": batch_size, "width": width,
-            "steps_per_call": k, "jit_compile": jit_compile, "mixed_precision": mixed_precision,
+            "recipe": config.trainer.recipe, "steps_per_call": k, "jit_compile": jit_compile, "mixed_precision": mixed_precision,
             "steps_per_s": rate / batch_size, "samples_per_s": rate,
             "samples_per_s_range": [min(rates), max(rates)], "train_gflop_per_sample": flops / 1e9,
             "achieved_gflops": rate * flops / 1e9}

@@ -200,8 +200,9 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
             raise ValueError(f"{source} was trained without --val_subjects: it has no held-out "
                              "validation subject to test on")
         if subjects and set(subjects) - set(held_out):
-            raise ValueError(f"--subjects {', '.join(sorted(set(subjects) - set(held_out)))} "
-                             f"were trained on; {source} held out {', '.join(held_out)}")
+            raise ValueError(f"--subjects {', '.join(sorted(set(subjects) - set(held_out)))}: "
+                             f"not held out by {source}, which held out only "
+                             f"{', '.join(held_out)}")
         eval_split, subjects = train_split, list(subjects or held_out)
     data_skel_2d = skeleton_lib.get(data_skel_2d)
     missing = [n for n in skel_2d.joint_names if n not in data_skel_2d.joint_names]
@@ -256,10 +257,10 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
         lines.append(save_figures(figures, frames, pose_2d, pred, target, kind, skel_3d,
                                   results, num_examples))
     if not output:  # never into a shipped model's folder
-        name = "results_validation.json" if validation else "results.json"
-        output = (os.path.join(model_dir, name) if model_dir else
-                  os.path.join(saved_model, "results.json") if saved_model else
-                  f"results-{os.path.basename(lifter.export_dir)}.json")
+        suffix = "_validation" if validation else ""
+        output = (os.path.join(model_dir, f"results{suffix}.json") if model_dir else
+                  os.path.join(saved_model, f"results{suffix}.json") if saved_model else
+                  f"results-{os.path.basename(lifter.export_dir)}{suffix}.json")
     tf.io.gfile.makedirs(os.path.dirname(os.path.abspath(output)))
     atomic.write_json(output, results)
     lines.append(f"wrote {output}")
