@@ -206,6 +206,8 @@ def _tag(path, r):
         tag += f" train noise {r['train_config']['noise_std']:g}px"
     if r.get("noise_std"):
         tag += f" test noise {r['noise_std']:g}px"
+    if r.get("validation"):  # evaluate.py --validation: the held-out subject, not S9/S11
+        tag += f" on validation subjects {', '.join(r['subjects'])}"
     return tag
 
 
@@ -281,7 +283,9 @@ def main(paths):
     if noise:
         paper = dict(PAPER_NOISE)
     else:  # the papers' rows for the (model, training data, test data) of the given runs
-        runs = {(r["model"], r.get("trained_on", r["dataset"]), r["dataset"]) for _, r in results}
+        # (the papers tested on S9/S11: no paper row beside a held-out validation subject)
+        runs = {(r["model"], r.get("trained_on", r["dataset"]), r["dataset"]) for _, r in results
+                if not r.get("validation")}
         paper = {name: row for name, (key, row) in PAPER.items() if key in runs}
     rows = {}
     for path, r in results:

@@ -52,6 +52,18 @@ def test_paper_rows_follow_training_and_test_data(tables, tmp_path, capsys):
     assert any(line.startswith("| repgan") and "z only" in line for line in out.splitlines())
 
 
+def test_validation_results_are_labelled_and_get_no_paper_row(tables, tmp_path, capsys):
+    path = _write(tmp_path, "s8.json", model="repgan", trained_on="human36m/gt",
+                  dataset="human36m/gt", p1=60.0)
+    result = json.loads(open(path).read())
+    result.update(validation=True, subjects=["S8"])
+    open(path, "w").write(json.dumps(result))
+    tables.main([path])
+    out = capsys.readouterr().out
+    assert "on validation subjects S8 protocol1 n_mpjpe" in out
+    assert "RepGAN (Table 1" not in out
+
+
 def test_noise_rows_name_training_and_test_noise(tables, tmp_path, capsys):
     path = _write(tmp_path, "n5.json", model="repgan", trained_on="human36m/gt",
                   dataset="human36m/gt", p1=80.0, train_noise=5.0, test_noise=5.0)
