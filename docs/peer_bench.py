@@ -1,6 +1,9 @@
 """tfpose beside PyTorch on this machine: the report in docs/bench_peer_cpu.json.
 
-    python docs/peer_bench.py OUT.json      (needs torch: pip install -e ".[peer]")
+    python docs/peer_bench.py OUT.json [PRECISION]   (needs torch: pip install -e ".[peer]")
+
+PRECISION is tfpose's --mixed_precision (none, bfloat16 or auto; default none); with
+bfloat16 the peer adds torch.autocast bfloat16 rows.
 
 Runs ``tfpose.bench.peer_comparison()`` (5 interleaved rounds of 3-s windows
 at batch 64/256/1024) and times the float32 matmul rate before and after it,
@@ -20,15 +23,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from tfpose import bench, hardware  # noqa: E402
 
 
-def main(out_path: str) -> None:
+def main(out_path: str, mixed_precision: str = "none") -> None:
     start = time.time()
     before = hardware.matmul_gflops()
-    report = bench.peer_comparison()
+    report = bench.peer_comparison(mixed_precision=mixed_precision)
     after = hardware.matmul_gflops()
     report["hardware"] = {**hardware.describe(measure=False),
                           "matmul_float32_gflops_before_and_after": [round(before, 1),
                                                                      round(after, 1)]}
-    report["command"] = "python docs/peer_bench.py " + out_path
+    report["command"] = " ".join(["python docs/peer_bench.py", out_path, mixed_precision])
     report["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"],
                                       capture_output=True, text=True).stdout.strip()
     report["date"] = datetime.date.today().isoformat()
@@ -38,10 +41,12 @@ def main(out_path: str) -> None:
     for row in report["rows"]:
         print(f"batch {row['batch_size']}: tfpose {row['tfpose_samples_per_s']:.0f} samples/s, "
               f"x{row.get('tfpose_over_torch_fused', float('nan')):.2f} torch fused Adam, "
-              f"x{row['tfpose_over_torch_default']:.2f} torch default Adam")
+              f"x{row['tfpose_over_torch_default']:.2f} torch default Adam"
+              + (f", x{row['tfpose_over_torch_fused_bfloat16']:.2f} torch fused Adam bfloat16"
+                 if "tfpose_over_torch_fused_bfloat16" in row else ""))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) not in (2, 3):
         sys.exit(__doc__)
-    main(sys.argv[1])
+    main(*sys.argv[1:])

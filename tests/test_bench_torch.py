@@ -152,8 +152,12 @@ def test_fused_adam_takes_the_same_steps_as_default_adam(bench_torch):
         for _ in range(5):
             trainer.step()
         weights.append([p.detach().numpy().copy() for p in trainer.model.parameters()])
+    # Within a fraction of one learning-rate step (1e-3): the biases of the Linear layers
+    # that feed BatchNorm get gradients of rounding-noise size, which Adam scales up to
+    # +-lr steps, so the two kernels' last-bit differences show there (2e-4 on the AMD
+    # EPYC, where the tolerance of 1e-5 failed).
     for a, b in zip(*weights):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=5e-4)
 
 
 def test_peer_trainer_rejects_bad_frames(bench_torch):
@@ -175,3 +179,27 @@ def test_peer_comparison_reports_both_sides(bench_torch):
     for side in torch_sides:  # one round: the ratio is that round's
         assert row[f"tfpose_over_{side}"] == pytest.approx(
             row["windows"]["tfpose"][0] / row["windows"][side][0])
+
+
+def test_bfloat16_peer_comparison_adds_an_autocast_peer(bench_torch):
+    out = bench.peer_comparison(batch_sizes=(64,), rounds=1, seconds=0.1, width=32,
+                                num_frames=1024, mixed_precision="bfloat16")
+    assert out["tfpose_config"]["mixed_precision"] == "bfloat16"
+    (row,) = out["rows"]
+    if out["fused_adam_cpu"]:
+        assert row["torch_fused_bfloat16_samples_per_s"] > 0
+        assert row["tfpose_over_torch_fused_bfloat16"] == pytest.approx(
+            row["windows"]["tfpose"][0] / row["windows"]["torch_fused_bfloat16"][0])
+
+
+def test_autocast_peer_trains_in_bfloat16(bench_torch):
+    frames = _frames()
+    trainer = bench_torch.PeerTrainer(frames.pose_2d, frames.pose_3d, 64, width=32,
+                                      learning_rate=1e-2, bfloat16=True)
+    dtypes = []
+    hook = trainer.model.register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    losses = [float(trainer.step()) for _ in range(60)]
+    hook.remove()
+    assert dtypes[0] == bench_torch.torch.bfloat16  # the matmuls ran in bfloat16
+    assert all(p.dtype == bench_torch.torch.float32 for p in trainer.model.parameters())
+    assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])

@@ -47,7 +47,7 @@ from absl import flags, logging  # noqa: E402
 
 from tfpose import config as config_lib  # noqa: E402
 from tfpose import data as data_lib  # noqa: E402
-from tfpose import export, normalization, serving, training  # noqa: E402
+from tfpose import export, normalization, precision, serving, training  # noqa: E402
 from tfpose import skeleton as skeleton_lib  # noqa: E402
 from tfpose.config import ExperimentConfig  # noqa: E402
 from tfpose.models import registry  # noqa: E402
@@ -347,8 +347,12 @@ def require_torch():
 
 def peer_comparison(batch_sizes: Sequence[int] = (64, 256, 1024), rounds: int = 5,
                     seconds: float = 3.0, width: int = 1024,
-                    num_frames: int = 100_000) -> Dict:
+                    num_frames: int = 100_000, mixed_precision: str = "none") -> Dict:
     """Baseline training samples/s of tfpose beside PyTorch's, per batch size.
+
+    ``mixed_precision`` is tfpose's (``auto`` resolved once, by its probe); with
+    bfloat16 the peer adds rows with ``torch.autocast`` bfloat16 as well, so each
+    precision has its like-for-like peer.
 
     Per round: one :func:`training_throughput` window of tfpose's baseline
     (its default config) and one window each of :class:`tfpose.bench_torch.PeerTrainer`
@@ -363,22 +367,28 @@ def peer_comparison(batch_sizes: Sequence[int] = (64, 256, 1024), rounds: int = 
     frames = data_lib.synthetic_frames(num_frames, "human36m/sh").with_3d_joints_of(
         spec.skeletons("human36m/sh")[1])
     defaults = ExperimentConfig.from_flat(model="baseline")
+    mixed_precision, evidence = precision.resolve(mixed_precision)
     out: Dict = {**env, "rounds": rounds, "seconds": seconds, "width": width,
                  "num_frames": num_frames,
                  "tfpose_config": {"fused_adam": defaults.optimizer.fused_adam,
                                    "fast_dropout": defaults.model.fast_dropout,
-                                   "steps_per_call": 10, "jit_compile": False},
+                                   "steps_per_call": 10, "jit_compile": False,
+                                   "mixed_precision": mixed_precision,
+                                   "mixed_precision_probe": evidence},
                  "rows": []}
     for batch in batch_sizes:
         sides = {"tfpose": lambda b=batch: training_throughput(
             "baseline", b, width=width, seconds=seconds, num_frames=num_frames,
-            repeats=1)["samples_per_s"]}
+            repeats=1, mixed_precision=mixed_precision)["samples_per_s"]}
         ratios = {}
-        for label, fused in (("torch_default", False), ("torch_fused", True)):
+        peers = [("torch_default", False, False), ("torch_fused", True, False)]
+        if mixed_precision == "bfloat16":
+            peers += [("torch_fused_bfloat16", True, True)]
+        for label, fused, bf16 in peers:
             if fused and not env["fused_adam_cpu"]:
                 continue
             trainer = bench_torch.PeerTrainer(frames.pose_2d, frames.pose_3d, batch,
-                                              fused=fused, width=width)
+                                              fused=fused, width=width, bfloat16=bf16)
             sides[label] = lambda t=trainer: t.window(seconds)
             ratios[f"tfpose_over_{label}"] = ("tfpose", label)
         logging.info("peer comparison: batch %d, %d rounds of %s", batch, rounds,

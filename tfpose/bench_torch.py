@@ -136,7 +136,7 @@ class PeerTrainer:
     def __init__(self, pose_2d: np.ndarray, pose_3d: np.ndarray, batch_size: int,
                  fused: bool = False, width: int = 1024, num_blocks: int = 2,
                  dropout: float = 0.5, max_norm: bool = True, learning_rate: float = 1e-3,
-                 seed: int = 0, num_threads: Optional[int] = None):
+                 seed: int = 0, num_threads: Optional[int] = None, bfloat16: bool = False):
         pose_2d = np.asarray(pose_2d, np.float32)
         pose_3d = np.asarray(pose_3d, np.float32)
         if pose_2d.ndim != 3 or pose_2d.shape[-1] != 2:
@@ -151,6 +151,7 @@ class PeerTrainer:
         torch.manual_seed(seed)
         self.batch_size = int(batch_size)
         self.fused = bool(fused)
+        self.bfloat16 = bool(bfloat16)  # torch.autocast: bfloat16 matmuls, float32 weights
         self.max_norm = bool(max_norm)
         self.pose_2d = torch.from_numpy(pose_2d)
         self.pose_3d = torch.from_numpy(pose_3d)
@@ -186,7 +187,9 @@ class PeerTrainer:
     def step(self) -> torch.Tensor:
         """One training step; returns its loss (a detached tensor)."""
         x, y = self._batch()
-        per_joint = torch.square(self.model(x) - y).mean(-1)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bfloat16):
+            out = self.model(x)
+        per_joint = torch.square(out.float() - y).mean(-1)
         loss = ((per_joint * self.joint_mask).sum(-1) / self.joint_mask.sum()).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
