@@ -8,7 +8,7 @@ The ratio is the median of the per-round ratios (docs/PERFORMANCE.md).
 """
 
 import json
-import statistics
+import os
 import subprocess
 import sys
 
@@ -16,7 +16,6 @@ ROUNDS = 4
 
 
 def child(tree):
-    import os
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
     sys.path.insert(0, tree)
     from tfpose import bench
@@ -25,21 +24,24 @@ def child(tree):
     print("RESULT", r["samples_per_s"], flush=True)
 
 
+def _window(tree):
+    """One process on ``tree``: its samples/s."""
+    p = subprocess.run([sys.executable, __file__, "--child", tree], capture_output=True,
+                       text=True, cwd=tree)
+    values = [float(line.split()[1]) for line in p.stdout.splitlines()
+              if line.startswith("RESULT")]
+    if not values:
+        sys.exit(p.stderr[-2000:])
+    return values[0]
+
+
 def main(old, new):
-    rates = {old: [], new: []}
-    for rnd in range(ROUNDS):
-        for tree in ((old, new) if rnd % 2 == 0 else (new, old)):
-            p = subprocess.run([sys.executable, __file__, "--child", tree], capture_output=True,
-                               text=True, cwd=tree)
-            values = [float(line.split()[1]) for line in p.stdout.splitlines()
-                      if line.startswith("RESULT")]
-            if not values:
-                sys.exit(p.stderr[-2000:])
-            rates[tree].append(values[0])
-            print(rnd, tree, round(values[0]), flush=True)
-    ratios = [b / a for a, b in zip(rates[old], rates[new])]
-    print(json.dumps({"rates": rates, "ratios": ratios,
-                      "new_over_old_median": statistics.median(ratios)}))
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    from tfpose import bench  # the order of rounds and the median of per-round ratios
+
+    result = bench.interleaved_windows({old: lambda: _window(old), new: lambda: _window(new)},
+                                       ROUNDS, {"new_over_old": (new, old)})
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
