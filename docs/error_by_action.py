@@ -16,7 +16,8 @@ from absl import app, flags
 flags.DEFINE_string("pretrained", None, "a shipped model's name or a pretrained folder")
 flags.DEFINE_string("saved_model", None, "an export folder (instead of --pretrained)")
 flags.DEFINE_string("dataset", None, "dataset to test on (default: the one the model was trained on)")
-flags.DEFINE_string("split", "test", "split to test on")
+flags.DEFINE_string("split", None, "split to test on (default: the dataset's evaluation split, "
+                    "test on Human3.6M, validation on HumanEva)")
 flags.DEFINE_list("subjects", None, "subjects (default: all of the split)")
 flags.DEFINE_integer("frame_stride", 10, "every n-th frame")
 flags.DEFINE_string("data_dir", None, "TFDS data_dir")
@@ -55,7 +56,9 @@ def main(_):
     meta = lifter.metadata
     skel_3d, skel_2d = (skeleton_lib.by_joint_names(meta[k])
                         for k in ("joint_names_3d", "joint_names_2d"))
-    frames = data_lib.load_frames(FLAGS.dataset or meta["dataset"], FLAGS.split,
+    dataset = FLAGS.dataset or meta["dataset"]
+    split = FLAGS.split or data_lib.check_dataset(dataset)[3]
+    frames = data_lib.load_frames(dataset, split,
                                   manual_dir=FLAGS.manual_dir, data_dir=FLAGS.data_dir,
                                   subjects=FLAGS.subjects, frame_stride=FLAGS.frame_stride)
     frames = frames.with_2d_joints_of(skel_2d.name).with_3d_joints_of(skel_3d.name)

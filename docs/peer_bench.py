@@ -39,11 +39,10 @@ def main(out_path: str, mixed_precision: str = "none") -> None:
     with open(out_path, "w") as f:
         json.dump(report, f, indent=1)
     for row in report["rows"]:
+        ratios = ", ".join(f"x{v:.2f} {k[len('tfpose_over_'):]}" for k, v in row.items()
+                           if k.startswith("tfpose_over_") and not k.endswith("_range"))
         print(f"batch {row['batch_size']}: tfpose {row['tfpose_samples_per_s']:.0f} samples/s, "
-              f"x{row.get('tfpose_over_torch_fused', float('nan')):.2f} torch fused Adam, "
-              f"x{row['tfpose_over_torch_default']:.2f} torch default Adam"
-              + (f", x{row['tfpose_over_torch_fused_bfloat16']:.2f} torch fused Adam bfloat16"
-                 if "tfpose_over_torch_fused_bfloat16" in row else ""))
+              f"{ratios}")
 
 
 if __name__ == "__main__":

@@ -151,13 +151,15 @@ def test_fused_adam_takes_the_same_steps_as_default_adam(bench_torch):
                                           width=32, seed=3)
         for _ in range(5):
             trainer.step()
-        weights.append([p.detach().numpy().copy() for p in trainer.model.parameters()])
-    # Within a fraction of one learning-rate step (1e-3): the biases of the Linear layers
-    # that feed BatchNorm get gradients of rounding-noise size, which Adam scales up to
-    # +-lr steps, so the two kernels' last-bit differences show there (2e-4 on the AMD
-    # EPYC, where the tolerance of 1e-5 failed).
-    for a, b in zip(*weights):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=5e-4)
+        weights.append({name: p.detach().numpy().copy()
+                        for name, p in trainer.model.named_parameters()})
+    # The biases of the Linear layers that feed BatchNorm (".dense.bias") get gradients of
+    # rounding-noise size (BatchNorm removes any shift), which Adam scales up to +-lr steps:
+    # there the two kernels' last-bit differences show as up to 2e-4 (AMD EPYC), within a
+    # fraction of one learning-rate step (1e-3). Every other weight: 1e-5.
+    for name, a in weights[0].items():
+        atol = 5e-4 if name.endswith(".dense.bias") else 1e-5
+        np.testing.assert_allclose(a, weights[1][name], rtol=1e-4, atol=atol, err_msg=name)
 
 
 def test_peer_trainer_rejects_bad_frames(bench_torch):
@@ -186,10 +188,11 @@ def test_bfloat16_peer_comparison_adds_an_autocast_peer(bench_torch):
                                 num_frames=1024, mixed_precision="bfloat16")
     assert out["tfpose_config"]["mixed_precision"] == "bfloat16"
     (row,) = out["rows"]
-    if out["fused_adam_cpu"]:
-        assert row["torch_fused_bfloat16_samples_per_s"] > 0
-        assert row["tfpose_over_torch_fused_bfloat16"] == pytest.approx(
-            row["windows"]["tfpose"][0] / row["windows"]["torch_fused_bfloat16"][0])
+    # Always a bfloat16 peer: fused Adam where this torch has it on CPU, else its default.
+    peer = "torch_fused_bfloat16" if out["fused_adam_cpu"] else "torch_default_bfloat16"
+    assert row[f"{peer}_samples_per_s"] > 0
+    assert row[f"tfpose_over_{peer}"] == pytest.approx(
+        row["windows"]["tfpose"][0] / row["windows"][peer][0])
 
 
 def test_autocast_peer_trains_in_bfloat16(bench_torch):

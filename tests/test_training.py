@@ -269,16 +269,19 @@ def test_alternating_updates_move_the_generator_against_the_updated_critic():
     assert any(not np.allclose(a, b, rtol=1e-5, atol=1e-6) for a, b in zip(gen_alt, gen_sim))
 
 
-def test_alternating_step_runs_the_generator_once_and_equals_two_separate_updates():
+@pytest.mark.parametrize("shared", [True, False])
+def test_alternating_step_runs_the_generator_once_and_equals_two_separate_updates(shared):
     """The critic update and the generator update share one forward pass of the
-    generator; the result equals a critic update on its own forward pass followed
-    by the generator/reprojector update on another (no dropout: the two passes
-    are the same poses)."""
+    generator (``--noshared_generator_pass``: a pass each, as runs before
+    2026-12-07 trained); either way the weights equal a critic update on its own
+    forward pass followed by the generator/reprojector update on another (no
+    dropout: the two passes are the same poses)."""
     from tfpose import normalization
 
     def make():
         keras.utils.set_random_seed(11)
-        cfg = _config(model="repgan", dataset="human36m/gt", width=16, dropout=0.0)
+        cfg = _config(model="repgan", dataset="human36m/gt", width=16, dropout=0.0,
+                      shared_generator_pass=shared)
         return training.make_task(cfg, normalization.RootScaleNormalizer(),
                                   tf.distribute.get_strategy())
 
@@ -290,7 +293,7 @@ def test_alternating_step_runs_the_generator_once_and_equals_two_separate_update
     generator_call = task.model.generator.call
     task.model.generator.call = lambda *a, **k: calls.append(1) or generator_call(*a, **k)
     task.train_step(x2d, real_3d, real_2d)
-    assert len(calls) == 1
+    assert len(calls) == (1 if shared else 2)
 
     ref = make()  # the same start; the two updates done one after the other
     ref._critic_only_update(x2d, real_3d, real_2d)
@@ -305,6 +308,17 @@ def test_alternating_step_runs_the_generator_once_and_equals_two_separate_update
                         getattr(ref.model, net).trainable_variables):
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6,
                                        err_msg=f"{net} {a.name}")
+
+
+def test_runs_stored_before_the_shared_generator_pass_resume_with_two_passes():
+    """A RepGAN config stored before the shared pass existed reads back as two passes,
+    so a resumed run keeps its update rule; a new config shares the pass."""
+    cfg = ExperimentConfig.from_flat(model="repgan", dataset="human36m/gt")
+    assert cfg.model.shared_generator_pass
+    old = cfg.to_dict()
+    del old["model"]["shared_generator_pass"]
+    assert not ExperimentConfig.from_dict(old).model.shared_generator_pass
+    assert ExperimentConfig.from_dict(cfg.to_dict()) == cfg
 
 
 @pytest.mark.parametrize("synchronous", [False, True])

@@ -381,12 +381,14 @@ def peer_comparison(batch_sizes: Sequence[int] = (64, 256, 1024), rounds: int = 
             "baseline", b, width=width, seconds=seconds, num_frames=num_frames,
             repeats=1, mixed_precision=mixed_precision)["samples_per_s"]}
         ratios = {}
-        peers = [("torch_default", False, False), ("torch_fused", True, False)]
-        if mixed_precision == "bfloat16":
-            peers += [("torch_fused_bfloat16", True, True)]
+        peers = [("torch_default", False, False)]
+        if env["fused_adam_cpu"]:
+            peers.append(("torch_fused", True, False))
+        if mixed_precision == "bfloat16":  # torch's best Adam, in bfloat16 like tfpose
+            fused = env["fused_adam_cpu"]
+            peers.append(("torch_fused_bfloat16" if fused else "torch_default_bfloat16",
+                          fused, True))
         for label, fused, bf16 in peers:
-            if fused and not env["fused_adam_cpu"]:
-                continue
             trainer = bench_torch.PeerTrainer(frames.pose_2d, frames.pose_3d, batch,
                                               fused=fused, width=width, bfloat16=bf16)
             sides[label] = lambda t=trainer: t.window(seconds)

@@ -113,6 +113,12 @@ class ModelConfig:
                               "the generator and reprojector against the updated critic (the "
                               "paper: trained alternately); 'simultaneous' updates all three "
                               "from one forward pass.", GAN_UPDATES)
+    shared_generator_pass: bool = _field(True, "RepGAN, alternating updates: the last critic "
+                                         "update and the generator update share one forward "
+                                         "pass of the generator and reprojector (the same "
+                                         "dropout masks, one BatchNorm statistics update per "
+                                         "step); off: each runs its own pass (runs before "
+                                         "2026-12-07).")
     real_samples: str = _field("independent", "RepGAN: the critic's real (3D, 2D) pairs are "
                                "drawn in an order of their own (independent: no frame's 3D is "
                                "judged beside its own 2D input) or are the generator's own "
@@ -237,7 +243,8 @@ PARTS: Tuple[Tuple[str, type], ...] = (("model", ModelConfig), ("data", DataConf
                                       ("trainer", TrainerConfig))
 
 # Fields added after runs were stored, and how those runs behaved without them.
-ABSENT_MEANS: Dict[str, Dict[str, Any]] = {"model": {"geometry": "mismatched"}}
+ABSENT_MEANS: Dict[str, Dict[str, Any]] = {"model": {"geometry": "mismatched",
+                                                          "shared_generator_pass": False}}
 
 
 def flag_name(field: dataclasses.Field) -> str:

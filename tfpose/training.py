@@ -338,12 +338,16 @@ class AdversarialTask(Task):
         x2d, real_3d, real_2d = chunks[0][-1], chunks[1][-1], chunks[2][-1]
         replicas = self.strategy.num_replicas_in_sync
         gen, rep, dis = m.generator, m.reprojector, m.discriminator
+        shared = alternating and cfg.shared_generator_pass
+        if alternating and not shared:  # the last critic update on a pass of its own
+            l_dis, gp, critic_norm = self._critic_only_update(x2d, real_3d, real_2d)
         with tf.GradientTape(persistent=True) as tape:
             fake_3d, fake_2d = self._fakes(x2d, training_reprojector=cfg.synchronous)
-            if alternating:
+            if shared:
                 with tape.stop_recording():  # the last critic update, on these same fakes
                     l_dis, gp, critic_norm = self._critic_update(real_3d, real_2d, fake_3d,
                                                                  fake_2d)
+            if alternating:  # scored by the updated critic
                 p_fake = dis([fake_3d, fake_2d], training=True)
             else:
                 l_dis, gp, l_dis_total, p_fake = self._critic_loss(real_3d, real_2d, fake_3d,
