@@ -15,6 +15,8 @@ from absl import app, flags
 
 flags.DEFINE_string("pretrained", None, "a shipped model's name or a pretrained folder")
 flags.DEFINE_string("saved_model", None, "an export folder (instead of --pretrained)")
+flags.DEFINE_string("model_dir", None, "a training run's folder (instead of --pretrained), e.g. "
+                    "an S8 run with --split=train --subjects=S8")
 flags.DEFINE_string("dataset", None, "dataset to test on (default: the one the model was trained on)")
 flags.DEFINE_string("split", None, "split to test on (default: the dataset's evaluation split, "
                     "test on Human3.6M, validation on HumanEva)")
@@ -50,19 +52,31 @@ def main(_):
     from tfpose import serving
     from tfpose import skeleton as skeleton_lib
 
-    if bool(FLAGS.pretrained) == bool(FLAGS.saved_model):
-        raise app.UsageError("give exactly one of --pretrained and --saved_model")
-    lifter = serving.load(FLAGS.pretrained or FLAGS.saved_model)
-    meta = lifter.metadata
-    skel_3d, skel_2d = (skeleton_lib.by_joint_names(meta[k])
-                        for k in ("joint_names_3d", "joint_names_2d"))
-    dataset = FLAGS.dataset or meta["dataset"]
+    sources = [FLAGS.pretrained, FLAGS.saved_model, FLAGS.model_dir]
+    if sum(bool(x) for x in sources) != 1:
+        raise app.UsageError("give exactly one of --pretrained, --saved_model and --model_dir")
+    if FLAGS.model_dir:
+        from tfpose import training
+
+        task = training.restore_task(FLAGS.model_dir)
+        skel_3d, skel_2d = task.skeleton_3d, task.skeleton_2d
+        trained_on = task.config.data.dataset
+        lift = lambda frames: training.predict(task, frames.pose_2d,  # noqa: E731
+                                               principal_x=frames.principal_x)
+    else:
+        lifter = serving.load(FLAGS.pretrained or FLAGS.saved_model)
+        meta = lifter.metadata
+        skel_3d, skel_2d = (skeleton_lib.by_joint_names(meta[k])
+                            for k in ("joint_names_3d", "joint_names_2d"))
+        trained_on = meta["dataset"]
+        lift = lambda frames: lifter.lift(frames.pose_2d, 4096)  # noqa: E731
+    dataset = FLAGS.dataset or trained_on
     split = FLAGS.split or data_lib.check_dataset(dataset)[3]
-    frames = data_lib.load_frames(dataset, split,
-                                  manual_dir=FLAGS.manual_dir, data_dir=FLAGS.data_dir,
-                                  subjects=FLAGS.subjects, frame_stride=FLAGS.frame_stride)
+    frames = data_lib.load_frames(dataset, split, manual_dir=FLAGS.manual_dir,
+                                  data_dir=FLAGS.data_dir, subjects=FLAGS.subjects,
+                                  frame_stride=FLAGS.frame_stride)
     frames = frames.with_2d_joints_of(skel_2d.name).with_3d_joints_of(skel_3d.name)
-    pred = np.asarray(lifter.lift(frames.pose_2d, 4096), np.float64)
+    pred = np.asarray(lift(frames), np.float64)
     target = frames.pose_3d.astype(np.float64)
     target = target - target[:, skel_3d.root:skel_3d.root + 1]
     per_joint, xyz = action_joint_errors(pred, target, frames.action)
