@@ -9,7 +9,6 @@ The ratio is the median of the per-round ratios (docs/PERFORMANCE.md).
 
 import json
 import os
-import subprocess
 import sys
 
 ROUNDS = 4
@@ -21,25 +20,17 @@ def child(tree):
     from tfpose import bench
     r = bench.training_throughput("repgan", 128, num_frames=50_000, seconds=4.0, repeats=3,
                                   dropout=0.0, ema_decay=0.999, lr_schedule="linear")
-    print("RESULT", r["samples_per_s"], flush=True)
-
-
-def _window(tree):
-    """One process on ``tree``: its samples/s."""
-    p = subprocess.run([sys.executable, __file__, "--child", tree], capture_output=True,
-                       text=True, cwd=tree)
-    values = [float(line.split()[1]) for line in p.stdout.splitlines()
-              if line.startswith("RESULT")]
-    if not values:
-        sys.exit(p.stderr[-2000:])
-    return values[0]
+    print("RESULT", r["samples_per_s"], flush=True)  # literal: old trees lack RESULT_PREFIX
 
 
 def main(old, new):
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     from tfpose import bench  # the order of rounds and the median of per-round ratios
 
-    result = bench.interleaved_windows({old: lambda: _window(old), new: lambda: _window(new)},
+    def window(tree):
+        return bench.window_in_process([__file__, "--child", tree], cwd=tree)
+
+    result = bench.interleaved_windows({old: lambda: window(old), new: lambda: window(new)},
                                        ROUNDS, {"new_over_old": (new, old)})
     print(json.dumps(result))
 

@@ -10,7 +10,6 @@ medians of per-round ratios against TensorFlow's defaults (docs/PERFORMANCE.md).
 
 import json
 import os
-import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,24 +31,15 @@ def child(name):
     from tfpose import bench
 
     r = bench.training_throughput("baseline", 64, num_frames=50_000, seconds=3.0, repeats=3)
-    print("RESULT", r["samples_per_s"], flush=True)
-
-
-def _window(name):
-    p = subprocess.run([sys.executable, __file__, "--child", name], capture_output=True,
-                       text=True, cwd=ROOT)
-    values = [float(line.split()[1]) for line in p.stdout.splitlines()
-              if line.startswith("RESULT")]
-    if not values:
-        sys.exit(p.stderr[-2000:])
-    return values[0]
+    print(bench.RESULT_PREFIX, r["samples_per_s"], flush=True)
 
 
 def main():
     sys.path.insert(0, ROOT)
     from tfpose import bench
 
-    sides = {name: (lambda name=name: _window(name)) for name in VARIANTS}
+    sides = {name: (lambda name=name: bench.window_in_process([__file__, "--child", name], ROOT))
+             for name in VARIANTS}
     ratios = {f"{name}_over_default": (name, "default") for name in VARIANTS if name != "default"}
     print(json.dumps(bench.interleaved_windows(sides, ROUNDS, ratios)))
 

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import importlib.util
 import pathlib
 import shutil
 
 import pytest
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def load_script(path: str):
+    """A script of the repository (``docs/x.py``, ``examples/x.py``) as a module, so its
+    functions can be tested without running it."""
+    file = REPO_ROOT / path
+    spec = importlib.util.spec_from_file_location(file.stem, file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")

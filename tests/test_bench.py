@@ -7,6 +7,7 @@ import sys
 import pathlib
 
 import numpy as np
+import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -77,3 +78,19 @@ def test_export_dir_mode_of_the_cli(synthetic_export, tmp_path):
                           cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert f"{tmp_path} holds no export (metadata.json); pass --model_dir" in proc.stderr
+
+
+def test_window_in_process_reads_the_childs_result_line(tmp_path):
+    """Settings fixed at TensorFlow's start-up are timed one process per window: the
+    child's ``RESULT`` line is its samples/s; a child without one is an error that
+    carries the child's stderr."""
+    from tfpose import bench
+
+    child = tmp_path / "child.py"
+    child.write_text("import sys\nprint('warming up')\nprint('RESULT', 2 * float(sys.argv[1]))\n"
+                     "print('RESULT 0')\n")
+    assert bench.window_in_process([str(child), "6.25"]) == 12.5
+    silent = tmp_path / "silent.py"
+    silent.write_text("import sys\nprint('RESULTS 3')\nsys.exit('no thread pool: 7')\n")
+    with pytest.raises(RuntimeError, match=r"printed no RESULT line \(exit 1\).*no thread pool: 7"):
+        bench.window_in_process([str(silent)])

@@ -1,18 +1,12 @@
 """docs/error_by_action.py: P-MPJPE split by action and joint, residual split by axis."""
 
-import importlib.util
-
 import numpy as np
 
-from conftest import REPO_ROOT
+from conftest import load_script
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location(
-        "error_by_action", REPO_ROOT / "docs" / "error_by_action.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("docs/error_by_action.py")
 
 
 def test_error_lands_on_the_action_and_joint_and_axis_that_carry_it():

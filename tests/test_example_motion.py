@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import load_script
 from tfpose import camera, example_motion, formats, predict, skeleton
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -177,17 +178,13 @@ def test_load_names_a_bad_file(tmp_path):
 def test_the_example_script_lifts_the_shipped_example_by_default(tmp_path_factory,
                                                                   synthetic_export, tmp_path,
                                                                   monkeypatch, capsys):
-    import importlib.util
 
     from pretrained_helpers import BASELINE, packed_models
     from tfpose import pretrained, serving
 
     root = packed_models(tmp_path_factory, synthetic_export).root
     monkeypatch.setenv(pretrained.ROOT_ENV, str(root))
-    spec = importlib.util.spec_from_file_location("lift_pretrained",
-                                                  REPO / "examples" / "lift_pretrained.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("examples/lift_pretrained.py")
     gif = tmp_path / "example.gif"
     monkeypatch.setattr(sys, "argv", ["lift_pretrained.py", f"--model={BASELINE}",
                                       f"--gif={gif}"])

@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-
 import numpy as np
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+from conftest import load_script
+
 # The output alone is 1e6 x 17 x 3 float32 (194 MiB) and the input 122 MiB;
 # TensorFlow's import takes about 0.7 GiB. Whole-array copies per batch or an
 # unbatched graph call would blow well past this.
@@ -16,10 +14,7 @@ PEAK_RSS_BOUND_MIB = 3072
 
 
 def test_million_frames_lift_in_bounded_memory(synthetic_export, tmp_path):
-    spec = importlib.util.spec_from_file_location("million_frames",
-                                                  REPO_ROOT / "docs" / "million_frames.py")
-    million_frames = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(million_frames)
+    million_frames = load_script("docs/million_frames.py")
     _, export_dir = synthetic_export()
     result = million_frames.measure(str(export_dir), str(tmp_path), 1_000_000, "tflite")
     assert result["output_shape"] == [1_000_000, 17, 3]

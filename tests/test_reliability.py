@@ -6,7 +6,6 @@ the others train in-process on ``data.synthetic_frames``.
 """
 
 import errno
-import importlib.util
 import os
 import pathlib
 import shutil
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import load_script
 from tfpose import checkpointing, data, training
 from tfpose.config import ExperimentConfig
 
@@ -58,9 +58,7 @@ def _step(prefix):
 def test_kill_trials_resume_to_the_uninterrupted_weights(tmp_path):
     """SIGKILL three times (once inside a checkpoint write), resume after each: the
     final weights equal an uninterrupted run's, and no recorded checkpoint was damaged."""
-    spec = importlib.util.spec_from_file_location("kill_trials", REPO / "docs" / "kill_trials.py")
-    kill_trials = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(kill_trials)
+    kill_trials = load_script("docs/kill_trials.py")
     result = kill_trials.run_trial("baseline", kills=3, workdir=str(tmp_path), seed=1,
                                    save_kill_share=1 / 3)
     assert not result["crashes"], result["crashes"]

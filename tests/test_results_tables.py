@@ -1,22 +1,17 @@
 """docs/results_tables.py: the tables in docs/RESULTS.md are printed from results.json files."""
 
-import importlib.util
 import json
 
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import load_script
 
 from tfpose.actions import H36M_ACTIONS as ACTIONS
 
 
 @pytest.fixture(scope="module")
 def tables():
-    spec = importlib.util.spec_from_file_location(
-        "results_tables", REPO_ROOT / "docs" / "results_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("docs/results_tables.py")
 
 
 def _write(tmp_path, name, *, model, trained_on, dataset, p1, kcs="wkcs", synchronous=True,
@@ -131,11 +126,7 @@ def test_seeds_and_table5_cells_give_mean_and_spread(tables, tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def validation_record():
-    spec = importlib.util.spec_from_file_location(
-        "validation_record", REPO_ROOT / "docs" / "validation_record.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("docs/validation_record.py")
 
 
 def test_validation_record_keeps_the_run_and_its_curve_and_plots_it(validation_record, tmp_path):

@@ -34,6 +34,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from typing import Callable, Dict, List, Optional, Sequence
@@ -301,6 +303,22 @@ def export_report(export_dir: str, model_dir: Optional[str] = None,
 
 # --------------------------------------------------------------------------
 # The PyTorch peer
+
+
+RESULT_PREFIX = "RESULT"
+
+
+def window_in_process(argv: Sequence[str], cwd: Optional[str] = None) -> float:
+    """One timing window in a fresh Python process (``python *argv``) that prints
+    ``RESULT <samples/s>``: for settings TensorFlow fixes when it starts (thread
+    pools, another code tree). Raises with the child's last stderr if it printed none."""
+    p = subprocess.run([sys.executable, *argv], capture_output=True, text=True, cwd=cwd)
+    values = [float(line.split()[1]) for line in p.stdout.splitlines()
+              if line.startswith(RESULT_PREFIX + " ")]
+    if not values:
+        raise RuntimeError(f"{' '.join(argv)} printed no {RESULT_PREFIX} line "
+                           f"(exit {p.returncode}): {p.stderr[-2000:]}")
+    return values[0]
 
 
 def interleaved_windows(sides: Dict[str, Callable[[], float]], rounds: int,
