@@ -18,6 +18,7 @@ def child(tree):
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
     sys.path.insert(0, tree)
     from tfpose import bench
+    # repgan_cpu's settings by hand: trees older than the recipe must run them too.
     r = bench.training_throughput("repgan", 128, num_frames=50_000, seconds=4.0, repeats=3,
                                   dropout=0.0, ema_decay=0.999, lr_schedule="linear")
     print("RESULT", r["samples_per_s"], flush=True)  # literal: old trees lack RESULT_PREFIX

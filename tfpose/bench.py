@@ -403,9 +403,8 @@ def peer_comparison(batch_sizes: Sequence[int] = (64, 256, 1024), rounds: int = 
         if env["fused_adam_cpu"]:
             peers.append(("torch_fused", True, False))
         if mixed_precision == "bfloat16":  # torch's best Adam, in bfloat16 like tfpose
-            fused = env["fused_adam_cpu"]
-            peers.append(("torch_fused_bfloat16" if fused else "torch_default_bfloat16",
-                          fused, True))
+            label, fused, _ = peers[-1]
+            peers.append((f"{label}_bfloat16", fused, True))
         for label, fused, bf16 in peers:
             trainer = bench_torch.PeerTrainer(frames.pose_2d, frames.pose_3d, batch,
                                               fused=fused, width=width, bfloat16=bf16)
