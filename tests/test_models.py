@@ -56,6 +56,24 @@ def test_critic_width_sets_only_the_critic():
         ExperimentConfig.from_flat(model="repgan", critic_width=0)
 
 
+def test_num_blocks_sets_each_models_trunk():
+    from tfpose.config import ExperimentConfig
+    from tfpose.models import registry
+
+    for kind in ("baseline", "asn", "repgan"):
+        cfg = ExperimentConfig.from_flat(model=kind, dataset="human36m/gt", width=8,
+                                         num_blocks=3)
+        model = registry.get(kind).build(cfg.model, "human36m/gt")
+        trunk = model.generator.trunk if kind == "repgan" else model.trunk
+        assert len(trunk.blocks) == 3, kind
+    gan = registry.get("repgan").build(cfg.model, "human36m/gt")
+    assert len(gan.reprojector.trunk.blocks) == 1  # the reprojector keeps one block
+    default = ExperimentConfig.from_flat(model="baseline")
+    assert len(registry.get("baseline").build(default.model, "human36m/gt").trunk.blocks) == 2
+    with pytest.raises(ValueError, match="num_blocks"):
+        ExperimentConfig.from_flat(model="asn", num_blocks=0)
+
+
 def test_parameter_counts_at_full_width():
     counts = {}
     counts["baseline 16->17"] = _built(models.Baseline("h36m16", "h36m17"), 16).count_params()

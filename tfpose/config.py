@@ -92,6 +92,8 @@ class ModelConfig:
 
     kind: str = _field("baseline", "Which method to train.", MODEL_KINDS, flag="model")
     width: int = _field(1024, "Hidden width of the fully connected layers.")
+    num_blocks: int = _field(2, "Residual blocks of the trunk (Martinez: 2). RepGAN: the "
+                             "generator's; its reprojector keeps one.")
     dropout: float = _field(0.5, "Dropout rate.")
     max_norm: bool = _field(True, "Max-norm constraint on weights (Martinez).")
     fast_dropout: bool = _field(True, "Dropout masks from 8 random bits per unit (rate rounded "
@@ -150,7 +152,7 @@ class ModelConfig:
         _check_choice("real_samples", self.real_samples, REAL_SAMPLES)
         if self.geometry is not None:
             _check_choice("geometry", self.geometry, GEOMETRIES)
-        _check_min(self, ("width", "critic_steps", "critic_width"), 1)
+        _check_min(self, ("width", "num_blocks", "critic_steps", "critic_width"), 1)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 

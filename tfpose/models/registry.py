@@ -66,7 +66,7 @@ class ModelSpec:
 
 
 def _trunk_kwargs(m: config_lib.ModelConfig, dataset: str = "") -> Dict:
-    return dict(width=m.width, dropout=m.dropout, max_norm=m.max_norm,
+    return dict(width=m.width, num_blocks=m.num_blocks, dropout=m.dropout, max_norm=m.max_norm,
                 fast_dropout=m.fast_dropout)
 
 
