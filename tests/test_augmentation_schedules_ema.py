@@ -99,6 +99,26 @@ def test_annealed_schedules_warm_up_peak_and_reach_zero(kind):
     assert float(again(300)) == float(lr(300))
 
 
+@pytest.mark.parametrize("kind", ["cosine", "linear"])
+def test_decay_fraction_holds_the_peak_then_decays_over_the_last_part(kind):
+    full = schedules.LearningRate(2e-3, kind, total_steps=1000, warmup_steps=100)
+    late = schedules.LearningRate(2e-3, kind, total_steps=1000, warmup_steps=100,
+                                  decay_fraction=0.25)
+    assert float(late(0)) == pytest.approx(2e-5)  # the same warm-up
+    for step in (99, 400, 775):  # the peak until the last quarter of the 900 steps
+        assert float(late(step)) == pytest.approx(2e-3)
+    assert float(late(887.5)) == pytest.approx(1e-3, rel=1e-4)  # halfway through the decay
+    # the last 225 steps follow the full schedule's shape, compressed
+    assert float(late(775 + 225 * 0.3)) == pytest.approx(float(full(100 + 900 * 0.3)), rel=1e-4)
+    assert float(late(1000)) == pytest.approx(0.0, abs=1e-12)
+    again = schedules.LearningRate.from_config(late.get_config())
+    assert float(again(900)) == float(late(900))
+    with pytest.raises(ValueError, match="decay_fraction"):
+        schedules.LearningRate(1e-3, kind, total_steps=10, decay_fraction=0.0)
+    with pytest.raises(ValueError, match="decay_fraction"):
+        config.ExperimentConfig.from_flat(decay_fraction=1.5)
+
+
 def test_schedule_rejects_bad_settings():
     with pytest.raises(ValueError, match="unknown learning-rate schedule 'step'"):
         schedules.LearningRate(1e-3, "step")

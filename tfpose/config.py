@@ -198,6 +198,9 @@ class OptimizerConfig:
     lr_decay_rate: float = _field(0.96, "Exponential schedule: decay rate.")
     lr_decay_steps: int = _field(100_000, "Exponential schedule: steps per decay_rate factor.")
     warmup_steps: int = _field(0, "Linear warm-up from 0 over this many steps.")
+    decay_fraction: float = _field(1.0, "cosine / linear: hold the peak rate after warm-up "
+                                   "and decay to 0 over only this last fraction of the "
+                                   "steps (1: decay from the end of warm-up).")
     fused_adam: bool = _field(True, "Update weights with TF's fused Adam kernel (same formula "
                               "as Keras's Adam, one pass per weight).")
     ema_decay: float = _field(0.0, "Exponential moving average of the weights used for "
@@ -207,6 +210,8 @@ class OptimizerConfig:
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _check_min(self, ("lr_decay_steps",), 1)
         _check_min(self, ("warmup_steps",), 0)
+        if not 0.0 < self.decay_fraction <= 1.0:
+            raise ValueError(f"decay_fraction must be in (0, 1], got {self.decay_fraction}")
         if self.learning_rate is not None and self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if not 0.0 <= self.ema_decay < 1.0:

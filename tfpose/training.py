@@ -114,7 +114,8 @@ class Task:
             peak_learning_rate(self.config), o.lr_schedule,
             total_steps=max(self.schedule["total_steps"] * k, o.warmup_steps + 1),
             warmup_steps=o.warmup_steps, decay_rate=o.lr_decay_rate,
-            decay_steps=o.lr_decay_steps, start_step=self.schedule["start_step"] * k)
+            decay_steps=o.lr_decay_steps, start_step=self.schedule["start_step"] * k,
+            decay_fraction=o.decay_fraction)
 
     def _make_weight_average(self, variables) -> None:
         if self.config.optimizer.ema_decay > 0:
