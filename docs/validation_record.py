@@ -8,6 +8,9 @@ its command, configuration, hardware and per-epoch history:
         docs/results/validation/repgan_gt_alt_S8.json --note="..."
     python docs/validation_record.py plot docs/results/figures/repgan_val.png \
         docs/results/validation/repgan_gt_*_S8.json
+
+Curves are drawn against training steps where every record gives them (runs
+with different epoch lengths stay comparable), else against epochs.
 """
 
 from __future__ import annotations
@@ -37,14 +40,19 @@ def record(model_dir: str, note: str = "") -> dict:
     return out
 
 
-def validation_curve(rec: dict):
-    """(epochs, values, metric name) of a record's validation metric."""
+def validation_curve(rec: dict, x: str = "epoch"):
+    """(epochs or steps, values, metric name) of a record's validation metric."""
     history = rec["history"]
     epochs = sorted(history, key=int)
     names = [k for k in history[epochs[0]] if k.startswith("val_")]
     if not names:
         raise ValueError("the record's history has no validation metric (val_*)")
-    return [int(e) for e in epochs], [history[e][names[0]] for e in epochs], names[0]
+    xs = [int(e) for e in epochs] if x == "epoch" else [history[e][x] for e in epochs]
+    return xs, [history[e][names[0]] for e in epochs], names[0]
+
+
+def _has_steps(rec: dict) -> bool:
+    return all("steps" in entry for entry in rec["history"].values())
 
 
 def plot(figure: str, paths) -> None:
@@ -54,12 +62,16 @@ def plot(figure: str, paths) -> None:
     fig = Figure(figsize=(6, 4), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(111)
-    metric = None
+    records = []
     for path in paths:
         with open(path) as f:
-            epochs, values, metric = validation_curve(json.load(f))
-        ax.plot(epochs, values, marker="o", ms=3, label=os.path.basename(path))
-    ax.set_xlabel("epoch")
+            records.append(json.load(f))
+    x = "steps" if all(_has_steps(rec) for rec in records) else "epoch"
+    metric = None
+    for path, rec in zip(paths, records):
+        xs, values, metric = validation_curve(rec, x)
+        ax.plot(xs, values, marker="o", ms=3, label=os.path.basename(path))
+    ax.set_xlabel("training steps" if x == "steps" else "epoch")
     ax.set_ylabel(f"validation {metric} (mm)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)

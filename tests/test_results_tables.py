@@ -146,6 +146,9 @@ def test_validation_record_keeps_the_run_and_its_curve_and_plots_it(validation_r
     assert "never evaluated" in rec["purpose"]
     assert validation_record.validation_curve(rec) == ([1, 2, 10], [90.0, 80.0, 60.0],
                                                        "val_n_mpjpe")
+    assert validation_record.validation_curve(rec, "steps")[0] == [3, 6, 30]
+    assert validation_record._has_steps(rec)
+    assert not validation_record._has_steps({"history": {"1": {"val_n_mpjpe": 1.0}}})
     figure = tmp_path / "curves.png"
     assert validation_record.main(["plot", str(figure), str(out)]) == 0
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
