@@ -6,8 +6,9 @@ exponential decay only gets there over hundreds of epochs. ``cosine`` and
 ``linear`` run from the peak (after an optional linear warm-up) to 0 at
 ``total_steps``; with ``decay_fraction`` < 1 they hold the peak and decay
 over only the last fraction of the steps after warm-up (warm-up, stable,
-decay: more steps at a high rate for the same end point). ``start_step`` lets a resumed run restart a schedule at the
-step it resumes from (``train.py --restart_schedule``).
+decay: more steps at a high rate for the same end point). ``start_step``
+lets a resumed run restart a schedule at the step it resumes from
+(``train.py --restart_schedule``).
 """
 
 from __future__ import annotations
