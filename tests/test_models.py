@@ -64,6 +64,8 @@ def test_num_blocks_sets_each_models_trunk():
         cfg = ExperimentConfig.from_flat(model=kind, dataset="human36m/gt", width=8,
                                          num_blocks=3)
         model = registry.get(kind).build(cfg.model, "human36m/gt")
+        out = model(_x(17), training=False)
+        assert out.shape[0] == 4 and out.shape[-1] == 3, kind
         trunk = model.generator.trunk if kind == "repgan" else model.trunk
         assert len(trunk.blocks) == 3, kind
     gan = registry.get("repgan").build(cfg.model, "human36m/gt")
