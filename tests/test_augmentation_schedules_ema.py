@@ -119,6 +119,20 @@ def test_decay_fraction_holds_the_peak_then_decays_over_the_last_part(kind):
         config.ExperimentConfig.from_flat(decay_fraction=1.5)
 
 
+def test_decay_factor_is_the_rate_without_peak_and_warm_up():
+    for kind in ("cosine", "linear", "exponential", "constant"):
+        lr = schedules.LearningRate(2e-3, kind, total_steps=1000, warmup_steps=100,
+                                    decay_rate=0.5, decay_steps=400, decay_fraction=0.5)
+        for step in (0, 50, 99, 400, 700, 999, 1000):
+            warm = min(1.0, (step + 1) / 100)
+            assert float(lr.decay(step)) * 2e-3 * warm == pytest.approx(float(lr(step)),
+                                                                        rel=1e-5, abs=1e-12)
+    held = schedules.LearningRate(1.0, "linear", total_steps=1000, warmup_steps=100,
+                                  decay_fraction=0.5)
+    assert float(held.decay(0)) == 1.0 and float(held.decay(550)) == 1.0  # warm-up, held
+    assert float(held.decay(1000)) == 0.0
+
+
 def test_schedule_rejects_bad_settings():
     with pytest.raises(ValueError, match="unknown learning-rate schedule 'step'"):
         schedules.LearningRate(1e-3, "step")
@@ -143,6 +157,25 @@ def test_weight_average_follows_the_warmed_up_decay_and_swaps_back():
     with avg.averaged_weights():
         np.testing.assert_allclose(v.numpy(), expected, rtol=1e-6)
     np.testing.assert_allclose(v.numpy(), [5.0, -5.0])
+
+
+def test_weight_average_scaled_by_the_rate_freezes_when_the_rate_is_zero():
+    v = tf.Variable([0.0])
+    plain, scaled = ema.WeightAverage([v], decay=0.5), ema.WeightAverage([v], decay=0.5)
+    for value in (1.0, 2.0):  # past the warm-up's first steps, scale 1 = the plain average
+        v.assign([value])
+        plain.update()
+        scaled.update(1.0)
+    np.testing.assert_allclose(scaled.averages[0].numpy(), plain.averages[0].numpy())
+    before = scaled.averages[0].numpy().copy()
+    v.assign([10.0])
+    scaled.update(0.0)  # rate 0: the average keeps what it had
+    np.testing.assert_allclose(scaled.averages[0].numpy(), before)
+    n = float(scaled.updates.numpy())
+    d = min(0.5, (1 + n) / (10 + n))
+    scaled.update(0.25)  # a quarter of the usual share of the new weights
+    np.testing.assert_allclose(scaled.averages[0].numpy(),
+                               before + 0.25 * (1 - d) * (10.0 - before), rtol=1e-6)
 
 
 # --- config parts and flags -----------------------------------------------------

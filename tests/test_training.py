@@ -90,6 +90,23 @@ def test_resume_after_interruption_matches_uninterrupted(tmp_path, frames_sh, fr
     assert history["2"]["wall_seconds"] >= history["1"]["wall_seconds"] > 0
 
 
+def test_a_weight_average_that_follows_the_rate_averages_only_while_weights_move(tmp_path,
+                                                                                   frames_gt):
+    tf.config.experimental.enable_op_determinism()
+    # The rate is held, then falls linearly to 0 over the last half of the run.
+    cfg = _config(model="repgan", dataset="human36m/gt", batch_size=32, lr_schedule="linear",
+                  decay_fraction=0.5, ema_decay=0.9, seed=5)
+    _fit(cfg, tmp_path / "plain", frames_gt)
+    _fit(cfg.replace(ema_follows_rate=True), tmp_path / "follows", frames_gt)
+    raw = _weights(tmp_path / "plain", averaged=False)
+    np.testing.assert_allclose(raw[0], _weights(tmp_path / "follows", averaged=False)[0])
+    plain, follows = _weights(tmp_path / "plain"), _weights(tmp_path / "follows")
+    # The plain average has converged onto the last weights as the rate went to 0; the one
+    # that follows the rate kept averaging a stretch where the weights still moved.
+    gap = lambda avg: max(np.abs(a - r).max() for a, r in zip(avg, raw))  # noqa: E731
+    assert gap(follows) > 2 * gap(plain)
+
+
 def test_a_resume_that_changes_a_setting_is_refused_and_names_it(tmp_path, frames_sh):
     cfg = _config(epochs=1, batch_size=256)
     _fit(cfg, tmp_path, frames_sh, command_line="train.py --epochs=1")

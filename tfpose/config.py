@@ -205,6 +205,11 @@ class OptimizerConfig:
                               "as Keras's Adam, one pass per weight).")
     ema_decay: float = _field(0.0, "Exponential moving average of the weights used for "
                               "validation, evaluation and export (0: off; e.g. 0.999).")
+    ema_follows_rate: bool = _field(False, "Weight average: scale each step's share (1 - "
+                                    "decay) by the learning rate's decay (rate over peak, "
+                                    "after warm-up), so the average spans a stretch of weight "
+                                    "movement and freezes with the weights as the rate "
+                                    "reaches 0, instead of converging onto the last weights.")
 
     def validate(self) -> None:
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)

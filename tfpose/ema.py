@@ -38,10 +38,18 @@ class WeightAverage:
         self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, aggregation=agg,
                                    name="ema/updates")
 
-    def update(self) -> None:
-        """One averaging step (inside the training ``tf.function``, cross-replica context)."""
+    def update(self, weight_scale=None) -> None:
+        """One averaging step (inside the training ``tf.function``, cross-replica context).
+
+        ``weight_scale`` (in [0, 1]) scales the new weights' share ``1 - decay``: scaled by
+        the learning rate's decay, the average spans a stretch of weight movement rather than
+        of steps, and freezes with the weights when the rate reaches 0 instead of converging
+        onto the last weights (``train.py --ema_follows_rate``).
+        """
         n = tf.cast(self.updates, tf.float32)
         decay = tf.minimum(self.decay, (1.0 + n) / (10.0 + n))
+        if weight_scale is not None:
+            decay = 1.0 - (1.0 - decay) * tf.cast(weight_scale, tf.float32)
         for avg, v in zip(self.averages, self.sources):
             avg.assign(decay * avg + (1.0 - decay) * tf.cast(_value(v), avg.dtype))
         self.updates.assign_add(1)

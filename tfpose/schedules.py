@@ -47,16 +47,23 @@ class LearningRate(keras.optimizers.schedules.LearningRateSchedule):
         rate = tf.constant(self.peak, tf.float32)
         if self.warmup_steps > 0:
             rate *= tf.minimum(1.0, (t + 1.0) / float(self.warmup_steps))
+        return rate * self._decay(t)
+
+    def decay(self, step):
+        """The decay factor alone (1 at the peak, 0 at the end): the rate over peak x warm-up."""
+        return self._decay(tf.cast(step, tf.float32) - float(self.start_step))
+
+    def _decay(self, t):
         if self.kind == "exponential":
-            return rate * tf.pow(self.decay_rate, t / float(self.decay_steps))
+            return tf.pow(self.decay_rate, t / float(self.decay_steps))
         if self.kind == "constant":
-            return rate
+            return tf.constant(1.0, tf.float32)
         span = float(self.total_steps - self.warmup_steps) * self.decay_fraction
         decay_start = float(self.total_steps) - span
         progress = tf.clip_by_value((t - decay_start) / span, 0.0, 1.0)
         if self.kind == "cosine":
-            return rate * 0.5 * (1.0 + tf.cos(math.pi * progress))
-        return rate * (1.0 - progress)
+            return 0.5 * (1.0 + tf.cos(math.pi * progress))
+        return 1.0 - progress
 
     def get_config(self):
         return {"peak": self.peak, "kind": self.kind, "total_steps": self.total_steps,

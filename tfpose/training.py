@@ -197,6 +197,10 @@ class SupervisedTask(Task):
     def learning_rate(self):
         return self.lr_schedule(self.optimizer.iterations)
 
+    def learning_rate_decay(self):
+        """The schedule's decay factor now (1 at the peak, 0 at the end; no warm-up)."""
+        return self.lr_schedule.decay(self.optimizer.iterations)
+
 
 class AdversarialTask(Task):
     """RepGAN: generator, reprojector and critic trained together (WGAN).
@@ -377,6 +381,9 @@ class AdversarialTask(Task):
 
     def learning_rate(self):
         return self.lr_schedule(self.opt_gen.iterations)
+
+    def learning_rate_decay(self):
+        return self.lr_schedule.decay(self.opt_gen.iterations)
 
 
 TASKS = {"supervised": SupervisedTask, "adversarial": AdversarialTask}
@@ -580,7 +587,8 @@ def make_train_function(task: Task, strategy: tf.distribute.Strategy,
         logs = {key: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
                 for key, v in per_replica.items()}
         if task.ema is not None:
-            task.ema.update()
+            task.ema.update(task.learning_rate_decay()
+                            if task.config.optimizer.ema_follows_rate else None)
         finite = tf.reduce_all([tf.math.is_finite(v) for v in logs.values()])
         first_bad_step.assign(tf.where(
             tf.logical_and(first_bad_step < 0, tf.logical_not(finite)),
