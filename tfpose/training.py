@@ -153,6 +153,14 @@ class Task:
     def step_counter(self) -> tf.Variable:
         return self.optimizer.iterations
 
+    def learning_rate(self):
+        """The schedule's rate at the current step."""
+        return self.lr_schedule(self.step_counter)
+
+    def learning_rate_decay(self):
+        """The schedule's decay factor now (1 at the peak, 0 at the end; no warm-up)."""
+        return self.lr_schedule.decay(self.step_counter)
+
     def checkpoint_objects(self) -> Dict:
         # Keras 3 layers kept in Python lists are invisible to tf.train.Checkpoint's
         # object graph, so the model's variables (weights, BN statistics, dropout
@@ -193,13 +201,6 @@ class SupervisedTask(Task):
 
     def checkpoint_objects(self):
         return {**super().checkpoint_objects(), "optimizer": self.optimizer}
-
-    def learning_rate(self):
-        return self.lr_schedule(self.optimizer.iterations)
-
-    def learning_rate_decay(self):
-        """The schedule's decay factor now (1 at the peak, 0 at the end; no warm-up)."""
-        return self.lr_schedule.decay(self.optimizer.iterations)
 
 
 class AdversarialTask(Task):
@@ -378,12 +379,6 @@ class AdversarialTask(Task):
     def checkpoint_objects(self):
         return {**super().checkpoint_objects(), "opt_gen": self.opt_gen, "opt_rep": self.opt_rep,
                 "opt_dis": self.opt_dis, "gp_seed": self.gp_seed.state}
-
-    def learning_rate(self):
-        return self.lr_schedule(self.opt_gen.iterations)
-
-    def learning_rate_decay(self):
-        return self.lr_schedule.decay(self.opt_gen.iterations)
 
 
 TASKS = {"supervised": SupervisedTask, "adversarial": AdversarialTask}
