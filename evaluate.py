@@ -31,6 +31,12 @@ def define_flags():
     flags.DEFINE_integer("noise_seed", 0, "Seed of that noise.")
     flags.DEFINE_bool("test_flip", False, "Average each prediction with that of the mirrored "
                       "input, mirrored back (test-time flip; ours, not the papers').")
+    flags.DEFINE_integer("checkpoint", None, "With --model_dir: evaluate the checkpoint of "
+                         "this global step (one the run keeps) instead of its newest; "
+                         "results go to results_ckpt-<step>.json by default.")
+    flags.DEFINE_bool("weight_average", True, "With --model_dir of a run trained with "
+                      "--ema_decay: --noweight_average evaluates its raw weights instead "
+                      "(results_raw.json by default).")
     flags.DEFINE_integer("batch_size", 4096, "Inference batch size.")
     flags.DEFINE_string("backend", "saved_model", "With --saved_model: which runtime/file of "
                         "the export to evaluate (saved_model, saved_model_xla, tflite, "
@@ -55,7 +61,8 @@ def main(argv):
             frame_stride=FLAGS.frame_stride, noise_std=FLAGS.noise_std,
             noise_seed=FLAGS.noise_seed, batch_size=FLAGS.batch_size, output=FLAGS.output,
             command_line=" ".join(sys.argv), figures=FLAGS.figures, backend=FLAGS.backend,
-            test_flip=FLAGS.test_flip, validation=FLAGS.validation)
+            test_flip=FLAGS.test_flip, validation=FLAGS.validation,
+            checkpoint=FLAGS.checkpoint, weight_average=FLAGS.weight_average)
     except (ValueError, RuntimeError) as e:
         cli.fail("evaluate.py", e)
     print(text)

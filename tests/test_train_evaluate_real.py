@@ -165,3 +165,51 @@ def test_evaluate_tests_on_the_held_out_validation_subject_only(tmp_path, tfds_d
     proc = _run(["evaluate.py", "--validation", f"--model_dir={plain}",
                  f"--data_dir={tfds_data_dir}"], check=False)
     assert proc.returncode != 0 and "without --val_subjects" in proc.stderr
+
+
+def test_evaluate_an_earlier_checkpoint_or_the_raw_weights_into_files_of_their_own(
+        tmp_path, tfds_data_dir):
+    """--checkpoint=N evaluates the weights of step N, --noweight_average a run's raw weights;
+    each result says which weights it measured and goes to its own file, so the run's
+    results.json (its last weights, its weight average) is never overwritten."""
+    from tfpose import evaluation, training
+    from tfpose.config import ExperimentConfig
+
+    model_dir = str(tmp_path / "run")
+    cfg = ExperimentConfig.from_flat(model="baseline", dataset="human36m/gt", epochs=2,
+                                     batch_size=64, width=32, val_stride=0, seed=0,
+                                     checkpoint_every=10, ema_decay=0.9)
+    frames = data.synthetic_frames(1280, "human36m/gt", seed=4)  # 20 steps per epoch
+    training.fit(cfg, model_dir, train_frames=frames, val_frames=None, measure_hardware=False)
+    common = dict(model_dir=model_dir, data_dir=str(tfds_data_dir), subjects=["S9"],
+                  frame_stride=200)
+    last, _ = evaluation.run(**common)
+    mid, _ = evaluation.run(**common, checkpoint=30)
+    end_of_epoch_1, _ = evaluation.run(**common, checkpoint=20)
+    raw, _ = evaluation.run(**common, weight_average=False)
+    assert last["checkpoint"] == {"prefix": "ckpt-40", "step": 40, "weights": "weight average"}
+    assert mid["checkpoint"] == {"prefix": "ckpt-30", "step": 30, "weights": "weight average"}
+    assert raw["checkpoint"]["weights"] == "raw" and raw["checkpoint"]["step"] == 40
+    run = pathlib.Path(model_dir)
+    for name, res in (("results.json", last), ("results_ckpt-30.json", mid),
+                      ("results_ckpt-20.json", end_of_epoch_1), ("results_raw.json", raw)):
+        assert json.loads((run / name).read_text())["checkpoint"] == res["checkpoint"]
+    avg = {k: r["protocols"]["protocol1"]["per_action"]["Avg"]
+           for k, r in (("last", last), ("mid", mid), ("raw", raw))}
+    assert len(set(avg.values())) == 3, avg  # three different sets of weights
+    # What those weights cost: the run's record up to the step evaluated.
+    assert last["training"]["steps"] == 40 and last["training"]["wall_seconds"] > 0
+    assert "last epoch" in last["training"]["selection"]
+    assert mid["training"]["steps"] == 30 and mid["training"]["epochs"] == 1
+    assert mid["training"]["wall_seconds"] is None  # inside epoch 2: no record of its time
+    assert "picked by hand" in mid["training"]["selection"]
+    assert end_of_epoch_1["training"]["wall_seconds"] == \
+        training.read_history(model_dir)["1"]["wall_seconds"]
+    with pytest.raises(training.TrainingError,
+                       match=r"keeps no checkpoint 5 \(it keeps 20, 30, 40\)"):
+        evaluation.run(**common, checkpoint=5)
+    plain = str(tmp_path / "plain")
+    training.fit(cfg.replace(ema_decay=0.0, epochs=1), plain, train_frames=frames,
+                 val_frames=None, measure_hardware=False)
+    with pytest.raises(ValueError, match="without a weight average"):
+        evaluation.run(**{**common, "model_dir": plain}, weight_average=False)

@@ -107,6 +107,29 @@ def test_a_weight_average_that_follows_the_rate_averages_only_while_weights_move
     assert gap(follows) > 2 * gap(plain)
 
 
+def test_an_earlier_checkpoint_restores_exactly_the_weights_of_that_step(tmp_path, frames_sh):
+    """restore_task(checkpoint_step=N): the weights (average and raw) the run had at step N,
+    which a copy stopped there restores as its newest; a step the run keeps no checkpoint
+    of is a one-line error naming those it keeps."""
+    tf.config.experimental.enable_op_determinism()
+    cfg = _config(epochs=1, checkpoint_every=20, ema_decay=0.9, seed=3)
+    _fit(cfg, tmp_path / "full", frames_sh)
+    _fit(cfg, tmp_path / "stopped", frames_sh, max_steps=27)  # newest checkpoint: step 20
+    last = len(frames_sh) // 64
+    for averaged in (True, False):
+        task = training.restore_task(str(tmp_path / "full"), averaged=averaged,
+                                     checkpoint_step=20)
+        assert task.restored_from.endswith("ckpt-20")
+        at_20 = [v.numpy() for v in task.model.weights]
+        for a, b in zip(at_20, _weights(tmp_path / "stopped", averaged)):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+        assert not np.allclose(at_20[0], _weights(tmp_path / "full", averaged)[0])
+    assert training.restore_task(str(tmp_path / "full")).restored_from.endswith(f"ckpt-{last}")
+    with pytest.raises(training.TrainingError,
+                       match=rf"keeps no checkpoint 21 \(it keeps 20, {last}\)"):
+        training.restore_task(str(tmp_path / "full"), checkpoint_step=21)
+
+
 def test_a_resume_that_changes_a_setting_is_refused_and_names_it(tmp_path, frames_sh):
     cfg = _config(epochs=1, batch_size=256)
     _fit(cfg, tmp_path, frames_sh, command_line="train.py --epochs=1")

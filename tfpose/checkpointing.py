@@ -87,6 +87,14 @@ def _damaged_file(prefix: str) -> str:
     return ", ".join(os.path.basename(f) for f in data) or os.path.basename(prefix) + ".data-*"
 
 
+def _restore(checkpoint: tf.train.Checkpoint, prefix: str, expect_partial: bool) -> None:
+    status = checkpoint.restore(prefix)
+    if expect_partial:
+        status.expect_partial()
+    else:
+        status.assert_existing_objects_matched()
+
+
 def restore_newest(checkpoint: tf.train.Checkpoint, directory: str,
                    expect_partial: bool = False) -> Optional[str]:
     """Restore the newest readable checkpoint of ``directory`` into ``checkpoint``.
@@ -100,11 +108,7 @@ def restore_newest(checkpoint: tf.train.Checkpoint, directory: str,
     bad: List[str] = []
     for path in recorded(directory):
         try:
-            status = checkpoint.restore(path)
-            if expect_partial:
-                status.expect_partial()
-            else:
-                status.assert_existing_objects_matched()
+            _restore(checkpoint, path, expect_partial)
         except UNREADABLE as e:
             reason = f"{_damaged_file(path)}: {_first_line(e)}"
             logging.warning("checkpoint %s is unreadable (%s); trying the one before it",
@@ -118,6 +122,26 @@ def restore_newest(checkpoint: tf.train.Checkpoint, directory: str,
     if bad:
         raise CheckpointError(f"no readable checkpoint in {directory}: " + "; ".join(bad))
     return None
+
+
+def restore_numbered(checkpoint: tf.train.Checkpoint, directory: str, number: int,
+                     expect_partial: bool = False) -> str:
+    """Restore checkpoint ``number`` (its global step) of ``directory``; returns its prefix.
+
+    To look at an earlier point of a run than its newest checkpoint (a run keeps its
+    last three). A number it does not keep, or a damaged checkpoint, is a one-line
+    :class:`CheckpointError` naming what the directory keeps or the damaged file."""
+    prefix = os.path.join(directory, f"{PREFIX}-{int(number)}")
+    if not tf.io.gfile.exists(prefix + ".index"):
+        kept = sorted(_number(p) for p in recorded(directory))
+        raise CheckpointError(f"{directory} keeps no checkpoint {number} (it keeps "
+                              f"{', '.join(map(str, kept)) if kept else 'none'})")
+    try:
+        _restore(checkpoint, prefix, expect_partial)
+    except UNREADABLE as e:
+        raise CheckpointError(f"checkpoint {prefix} is unreadable ({_damaged_file(prefix)}: "
+                              f"{_first_line(e)})") from e
+    return prefix
 
 
 def is_disk_full(error: BaseException) -> bool:

@@ -91,30 +91,51 @@ def humaneva_table(per_subject_action: Dict[str, float]) -> Dict[str, float]:
             if f"{s}/{a}" in per_subject_action}
 
 
-def training_block(model_dir: str) -> Optional[Dict]:
+def _number(prefix: str) -> int:
+    """The global step of a checkpoint prefix (``.../ckpt-1234``)."""
+    return int(prefix.rsplit("-", 1)[1])
+
+
+def training_block(model_dir: str, step: Optional[int] = None,
+                   picked: bool = False) -> Optional[Dict]:
     """What the reported weights cost: wall seconds (summed over resumed segments, up to
-    the last checkpoint), steps, samples, hardware, recipe and how they were selected."""
+    the last checkpoint), steps, samples, hardware, recipe and how they were selected.
+
+    ``step``: the global step of the weights evaluated. The block keeps the epochs
+    finished by then, and wall seconds and samples only where that step ends an epoch
+    (a checkpoint inside an epoch has no such record). ``picked``: the step was chosen
+    by hand (``evaluate.py --checkpoint``), not the run's last."""
     from tfpose import training
 
     history = training.read_history(model_dir)
     if not history:
         return None
     run = training.read_run(model_dir)
-    last_epoch = max(history, key=int)
-    last = history[last_epoch]
+    epochs = sorted(history.items(), key=lambda kv: int(kv[0]))
+    run_steps = epochs[-1][1].get("steps")
+    if step is not None:
+        epochs = [(e, v) for e, v in epochs if v.get("steps", 0) <= step]
+    last_epoch, last = epochs[-1] if epochs else ("0", {})
+    ends_epoch = step is None or last.get("steps") == step
     config = run["train_config"]
     val = config["data"].get("val_subjects")
+    if picked:
+        selection = (f"checkpoint at step {step} picked by hand (evaluate.py --checkpoint); "
+                     f"the run's last epoch ends at step {run_steps}")
+    elif val:
+        selection = ("last epoch; per-epoch validation on held-out training subjects "
+                     f"{', '.join(val)}")
+    else:
+        selection = ("last epoch; no choice made on the test split (its per-epoch curve is "
+                     "logged only)")
     return {
-        "wall_seconds": last.get("wall_seconds"), "steps": last.get("steps"),
-        "samples": last.get("samples"), "epochs": int(last_epoch),
+        "wall_seconds": last.get("wall_seconds") if ends_epoch else None,
+        "steps": last.get("steps") if step is None else step,
+        "samples": last.get("samples") if ends_epoch else None, "epochs": int(last_epoch),
         "hardware": run.get("hardware"), "recipe": config["trainer"].get("recipe", "paper"),
         "mixed_precision": config["trainer"].get("mixed_precision"),
-        "history": [{"epoch": int(e), **v} for e, v in sorted(history.items(),
-                                                                key=lambda kv: int(kv[0]))],
-        "selection": ("last epoch; per-epoch validation on held-out training subjects "
-                      f"{', '.join(val)}" if val else
-                      "last epoch; no choice made on the test split (its per-epoch curve is "
-                      "logged only)"),
+        "history": [{"epoch": int(e), **v} for e, v in epochs],
+        "selection": selection,
     }
 
 
@@ -148,7 +169,8 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
         frame_stride: int = 1, noise_std: float = 0.0, noise_seed: int = 0,
         batch_size: int = 4096, output: Optional[str] = None, command_line: str = "",
         figures: Optional[str] = None, num_examples: int = 4, backend: str = "saved_model",
-        test_flip: bool = False, validation: bool = False):
+        test_flip: bool = False, validation: bool = False, checkpoint: Optional[int] = None,
+        weight_average: bool = True):
     """Evaluate a model directory, an exported model or a pretrained model
     (``pretrained``: a shipped name or a pretrained folder); returns
     (results, printable text).
@@ -159,7 +181,10 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
     each prediction with the mirrored input's (model directories only).
     ``validation`` tests on the run's held-out validation subjects (its
     ``--val_subjects``, from the training split) instead of the test split: every
-    protocol on the subject a recipe is chosen on, never on S9/S11."""
+    protocol on the subject a recipe is chosen on, never on S9/S11. ``checkpoint``
+    (a global step the run keeps) and ``weight_average=False`` (the raw weights of a
+    run trained with a weight average) look at other weights of a model directory
+    than the ones it reports; their results go to a file of their own by default."""
     import tensorflow as tf
 
     from tfpose import data as data_lib
@@ -173,6 +198,9 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
 
         if test_flip:
             raise ValueError("--test_flip needs a --model_dir (an export lifts single poses)")
+        if checkpoint is not None or not weight_average:
+            raise ValueError("--checkpoint and --noweight_average need a --model_dir (an "
+                             "export holds one set of weights)")
         lifter = serving.load(pretrained) if pretrained else serving.load(saved_model, backend)
         meta = lifter.metadata
         kind, trained_on = meta["model_kind"], meta["dataset"]
@@ -184,7 +212,11 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
         train_command_line = (meta.get("training") or {}).get("command_line")
         source = lifter.export_dir
     else:
-        task = training.restore_task(model_dir)
+        task = training.restore_task(model_dir, averaged=weight_average,
+                                     checkpoint_step=checkpoint)
+        if not weight_average and task.ema is None:
+            raise ValueError(f"--noweight_average: {model_dir} was trained without a weight "
+                             "average (--ema_decay): its weights are the raw ones already")
         kind, trained_on = task.config.model.kind, task.config.data.dataset
         skel_3d, skel_2d = task.skeleton_3d, task.skeleton_2d
         predict_fn = lambda p2, cx: training.predict(  # noqa: E731
@@ -230,7 +262,11 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
         "subjects": sorted(set(frames.subject.tolist())), "git_commit": provenance.git_commit(),
         "command_line": command_line, "train_config": train_config,
         "train_command_line": train_command_line,
-        "training": None if lifted_by else training_block(model_dir),
+        "training": None if lifted_by else training_block(
+            model_dir, _number(task.restored_from), picked=checkpoint is not None),
+        "checkpoint": None if lifted_by else {
+            "prefix": os.path.basename(task.restored_from), "step": _number(task.restored_from),
+            "weights": "raw" if task.ema is None or not weight_average else "weight average"},
         "units": "mm (scale-aligned per pose)" if scale_aligned else "mm",
     })
     lines = [f"{kind} on {dataset} ({eval_split}"
@@ -257,7 +293,9 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
         lines.append(save_figures(figures, frames, pose_2d, pred, target, kind, skel_3d,
                                   results, num_examples))
     if not output:  # never into a shipped model's folder
-        suffix = "_validation" if validation else ""
+        suffix = ("_validation" if validation else "") + (
+            f"_ckpt-{checkpoint}" if checkpoint is not None else "") + (
+            "" if weight_average else "_raw")
         output = (os.path.join(model_dir, f"results{suffix}.json") if model_dir else
                   os.path.join(saved_model, f"results{suffix}.json") if saved_model else
                   f"results-{os.path.basename(lifter.export_dir)}{suffix}.json")

@@ -106,6 +106,7 @@ class Task:
         self.mirror_2d = augmentation.mirror_permutation(self.skeleton_2d.name)
         self.mirror_3d = augmentation.mirror_permutation(self.skeleton_3d.name)
         self.ema: Optional[ema_lib.WeightAverage] = None
+        self.restored_from: Optional[str] = None  # restore_task's checkpoint prefix
 
     def _learning_rate(self, steps_per_task_step: int = 1) -> schedules.LearningRate:
         o = self.config.optimizer
@@ -454,26 +455,33 @@ def _run_payload(config: ExperimentConfig, normalizer, command_line: str, schedu
 
 
 def restore_task(model_dir: str, strategy=None, expect_partial: bool = True,
-                 mixed_precision: str = "none", averaged: bool = True) -> Task:
-    """Rebuild the task of a model directory and load its latest weights.
+                 mixed_precision: str = "none", averaged: bool = True,
+                 checkpoint_step: Optional[int] = None) -> Task:
+    """Rebuild the task of a model directory and load its latest weights (or those of
+    ``checkpoint_step``, one of the checkpoints the run keeps).
 
     With a weight average in the run (``ema_decay``), the model holds the
     averaged weights unless ``averaged=False``. Inference runs in float32 by
     default even for a model trained with mixed precision (its variables are
-    float32 either way)."""
+    float32 either way). ``task.restored_from`` is the checkpoint's prefix."""
     payload = read_run(model_dir)
     config = ExperimentConfig.from_dict(payload["train_config"])
     normalizer = normalization.Normalizer.load(os.path.join(model_dir, NORMALIZATION_FILE))
     task = make_task(config, normalizer, strategy or tf.distribute.get_strategy(),
                      mixed_precision, payload.get("schedule"))
     ckpt = tf.train.Checkpoint(**task.checkpoint_objects())
+    directory = os.path.join(model_dir, "ckpt")
     try:
-        restored = checkpointing.restore_newest(ckpt, os.path.join(model_dir, "ckpt"),
-                                                expect_partial=expect_partial)
+        if checkpoint_step is None:
+            restored = checkpointing.restore_newest(ckpt, directory, expect_partial=expect_partial)
+        else:
+            restored = checkpointing.restore_numbered(ckpt, directory, checkpoint_step,
+                                                      expect_partial=expect_partial)
     except checkpointing.CheckpointError as e:
         raise TrainingError(str(e)) from e
     if restored is None:
         raise TrainingError(f"{model_dir} has no checkpoint yet")
+    task.restored_from = restored
     if averaged and task.ema is not None:
         task.ema.copy_to_model()
     return task
