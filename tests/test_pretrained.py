@@ -466,6 +466,14 @@ def test_pack_measures_and_evaluate_reproduces_the_metadata(shipped, h36m_s9, tm
                                    frame_stride=100, output=str(tmp_path / "r100.json"))
     assert results["pretrained"]["check"]["comparable"] is False
     assert "not compared with metadata.json: different frames" in text
+    # The same frames with other inputs (test-time flip): not compared either.
+    results, text = evaluation.run(pretrained=folder, data_dir=str(data_dir),
+                                   manual_dir=str(manual_dir), subjects=["S9"],
+                                   frame_stride=50, test_flip=True,
+                                   output=str(tmp_path / "flip.json"))
+    check = results["pretrained"]["check"]
+    assert check["comparable"] is False and "test_flip False in the metadata, True" in \
+        check["reason"]
 
 
 SHIPPED_NAMES = pretrained.available(os.path.dirname(pretrained.__file__))

@@ -213,3 +213,27 @@ def test_evaluate_an_earlier_checkpoint_or_the_raw_weights_into_files_of_their_o
                  val_frames=None, measure_hardware=False)
     with pytest.raises(ValueError, match="without a weight average"):
         evaluation.run(**{**common, "model_dir": plain}, weight_average=False)
+
+
+def test_test_time_flip_of_an_export_equals_that_of_its_model_dir(tmp_path, tfds_data_dir,
+                                                                  synthetic_export):
+    """evaluate.py --test_flip on an export (or a shipped model) mirrors the input about the
+    camera's principal point and the output back, as inside a model directory."""
+    from tfpose import evaluation
+
+    model_dir, export_dir = synthetic_export("baseline", "human36m/sh")
+    common = dict(data_dir=str(tfds_data_dir), subjects=["S9"], frame_stride=200)
+    avg = lambda r: r["protocols"]["protocol1"]["per_action"]["Avg"]  # noqa: E731
+    in_dir, _ = evaluation.run(model_dir=str(model_dir), test_flip=True,
+                               output=str(tmp_path / "dir.json"), **common)
+    exported, text = evaluation.run(saved_model=str(export_dir), test_flip=True,
+                                    output=str(tmp_path / "export.json"), **common)
+    plain, _ = evaluation.run(saved_model=str(export_dir), output=str(tmp_path / "plain.json"),
+                              **common)
+    assert exported["test_flip"] and "test-time flip" in text
+    assert abs(avg(exported) - avg(in_dir)) < 1e-3 * avg(in_dir)
+    assert abs(avg(exported) - avg(plain)) > 1e-3 * avg(plain)  # the flip changed the poses
+    for label in ("protocol1", "protocol2"):
+        np.testing.assert_allclose(
+            list(exported["protocols"][label]["per_action"].values()),
+            list(in_dir["protocols"][label]["per_action"].values()), rtol=1e-3)

@@ -91,6 +91,22 @@ def humaneva_table(per_subject_action: Dict[str, float]) -> Dict[str, float]:
             if f"{s}/{a}" in per_subject_action}
 
 
+def _with_test_flip(predict_fn, skel_2d: skeleton_lib.Skeleton,
+                    skel_3d: skeleton_lib.Skeleton):
+    """``predict_fn(pose_2d, principal_x)`` averaged with its prediction for the input mirrored
+    about the camera's principal point, mirrored back (what ``training.predict(flip=True)``
+    does inside a model directory, here for a lifter of any runtime)."""
+    from tfpose import augmentation
+
+    perm_2d, perm_3d = (augmentation.mirror_permutation(s.name) for s in (skel_2d, skel_3d))
+
+    def averaged(pose_2d, principal_x):
+        mirrored = augmentation.flip_2d(pose_2d, principal_x, perm_2d).numpy()
+        back = augmentation.flip_3d(predict_fn(mirrored, principal_x), perm_3d).numpy()
+        return 0.5 * (np.asarray(predict_fn(pose_2d, principal_x)) + back)
+    return averaged
+
+
 def _number(prefix: str) -> int:
     """The global step of a checkpoint prefix (``.../ckpt-1234``)."""
     return int(prefix.rsplit("-", 1)[1])
@@ -150,6 +166,9 @@ def pretrained_check(results: Dict, recorded: Optional[Dict]) -> Optional[Dict]:
         return None
     same = {k: (recorded.get(k), results[k]) for k in ("dataset", "split", "subjects",
                                                        "frame_stride", "num_frames")}
+    # ... and the same inputs: metadata written without these keys measured clean inputs.
+    same.update({k: (recorded.get(k, clean), results.get(k, clean))
+                 for k, clean in (("noise_std", 0.0), ("test_flip", False))})
     if any(a != b for a, b in same.values()):
         return {"comparable": False,
                 "reason": "different frames: " + ", ".join(
@@ -178,7 +197,7 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
     ``backend`` picks the runtime of an export: the SavedModel or one of its
     TFLite files (``tfpose.serving.BACKENDS``), so quantised files are
     measured on the same frames as the float model. ``test_flip`` averages
-    each prediction with the mirrored input's (model directories only).
+    each prediction with the mirrored input's.
     ``validation`` tests on the run's held-out validation subjects (its
     ``--val_subjects``, from the training split) instead of the test split: every
     protocol on the subject a recipe is chosen on, never on S9/S11. ``checkpoint``
@@ -196,8 +215,6 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
     if lifted_by:
         from tfpose import serving
 
-        if test_flip:
-            raise ValueError("--test_flip needs a --model_dir (an export lifts single poses)")
         if checkpoint is not None or not weight_average:
             raise ValueError("--checkpoint and --noweight_average need a --model_dir (an "
                              "export holds one set of weights)")
@@ -207,6 +224,8 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
         skel_3d, skel_2d = (skeleton_lib.by_joint_names(meta[key])
                             for key in ("joint_names_3d", "joint_names_2d"))
         predict_fn = lambda p2, cx: lifter.lift(p2, batch_size)  # noqa: E731
+        if test_flip:
+            predict_fn = _with_test_flip(predict_fn, skel_2d, skel_3d)
         train_config = meta.get("train_config") or (meta.get("training") or {}).get(
             "train_config")
         train_command_line = (meta.get("training") or {}).get("command_line")
