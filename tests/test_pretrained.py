@@ -472,7 +472,7 @@ def test_pack_measures_and_evaluate_reproduces_the_metadata(shipped, h36m_s9, tm
                                    frame_stride=50, test_flip=True,
                                    output=str(tmp_path / "flip.json"))
     check = results["pretrained"]["check"]
-    assert check["comparable"] is False and "test_flip False in the metadata, True" in \
+    assert check["comparable"] is False and "inputs: test_flip False in the metadata, True" in \
         check["reason"]
 
 

@@ -161,19 +161,20 @@ PRETRAINED_REPRODUCE_MM = 0.1
 
 def pretrained_check(results: Dict, recorded: Optional[Dict]) -> Optional[Dict]:
     """Measured protocols against those in a pretrained model's metadata
-    (``metadata["evaluation"]``), when both scored the same frames."""
+    (``metadata["evaluation"]``), when both scored the same frames with the same inputs."""
     if not recorded:
         return None
-    same = {k: (recorded.get(k), results[k]) for k in ("dataset", "split", "subjects",
-                                                       "frame_stride", "num_frames")}
+    frames = {k: (recorded.get(k), results[k]) for k in ("dataset", "split", "subjects",
+                                                         "frame_stride", "num_frames")}
     # ... and the same inputs: metadata written without these keys measured clean inputs.
-    same.update({k: (recorded.get(k, clean), results.get(k, clean))
-                 for k, clean in (("noise_std", 0.0), ("test_flip", False))})
-    if any(a != b for a, b in same.values()):
-        return {"comparable": False,
-                "reason": "different frames: " + ", ".join(
-                    f"{k} {a!r} in the metadata, {b!r} here" for k, (a, b) in same.items()
-                    if a != b)}
+    inputs = {k: (recorded.get(k, clean), results.get(k, clean))
+              for k, clean in (("noise_std", 0.0), ("test_flip", False))}
+    for what, same in (("frames", frames), ("inputs", inputs)):
+        if any(a != b for a, b in same.values()):
+            return {"comparable": False,
+                    "reason": f"different {what}: " + ", ".join(
+                        f"{k} {a!r} in the metadata, {b!r} here" for k, (a, b) in same.items()
+                        if a != b)}
     diff = {label: results["protocols"][label]["per_action"]["Avg"] - recorded[label]["avg"]
             for label in results["protocols"] if label in recorded}
     return {"comparable": True, "recorded": {k: recorded[k]["avg"] for k in diff},
