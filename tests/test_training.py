@@ -576,20 +576,21 @@ def _ray_depth(pose_3d, rays):
 
 
 @pytest.mark.parametrize("flip", [False, True])
-@pytest.mark.parametrize("geometry", ["backproject", "hybrid"])
+@pytest.mark.parametrize("geometry", ["backproject", "backproject_hybrid", "hybrid"])
 def test_a_generator_with_the_true_depth_makes_exactly_the_real_pose(frames_gt, flip, geometry):
     """The critic's real 3D poses are what a generator that predicts each frame's true
     depth would make, so only depth tells fakes from reals: with back-projection the
-    real pose is the camera-frame pose itself; with the hybrid geometry it is built like a
-    fake from its own 2D. (The old mismatched geometry's camera-frame reals differ from
-    every hybrid fake in x-y by perspective, which no depth can change.)"""
+    real pose is the camera-frame pose itself; with the hybrid geometries it is built like
+    a fake from its own 2D (rays, for backproject_hybrid). (The old mismatched geometry's
+    camera-frame reals differ from every hybrid fake in x-y by perspective, which no depth
+    can change.)"""
     from tfpose import normalization
 
     def first_batch(geometry):
         cfg = _config(model="repgan", dataset="human36m/gt", batch_size=32, flip=flip,
                       real_samples="paired", geometry=geometry, width=16)
         norm = (normalization.CameraRaysNormalizer(SYNTHETIC_FOCAL, SYNTHETIC_CENTRE)
-                if geometry == "backproject" else normalization.RootScaleNormalizer())
+                if geometry.startswith("backproject") else normalization.RootScaleNormalizer())
         task = training.make_task(cfg, norm, tf.distribute.get_strategy())
         columns, independent = task.columns(frames_gt)
         ds = data.training_dataset(columns, task.transform, 32, 0, 0, independent=independent)
@@ -611,6 +612,14 @@ def test_a_generator_with_the_true_depth_makes_exactly_the_real_pose(frames_gt, 
             depth = camera[..., 2] * size[:, None]
         made = task.model.pose_from(x2d, depth).numpy()
         np.testing.assert_allclose(made, camera, atol=1e-4)
+    elif geometry == "backproject_hybrid":
+        # Built by back-projecting its own rays with its normalised depth: exactly what a
+        # generator answering that depth makes, and near the camera-frame pose (the
+        # normalised depth is the ray depth up to perspective), not equal to it.
+        made = task.model.pose_from(x2d, camera[..., 2]).numpy()
+        np.testing.assert_allclose(made, real_3d, atol=1e-6)
+        gap = np.abs(real_3d - camera).max(axis=(1, 2))
+        assert 0 < gap.mean() < 0.1 * np.abs(camera).mean()
     else:
         np.testing.assert_array_equal(real_3d[..., :2], real_2d)
         np.testing.assert_array_equal(real_3d[..., 2], camera[..., 2])
@@ -648,8 +657,9 @@ def test_runs_stored_before_the_geometry_switch_resume_as_they_trained():
     assert cfg.model.geometry is None
     assert registry.repgan_geometry(cfg.model, "human36m/gt") == "backproject"
     assert registry.repgan_geometry(cfg.model, "humaneva/gt") == "hybrid"
-    with pytest.raises(ValueError, match="focal length"):
-        registry.repgan_geometry(cfg.replace(geometry="backproject").model, "humaneva/gt")
+    for geometry in ("backproject", "backproject_hybrid"):
+        with pytest.raises(ValueError, match=f"--geometry={geometry} needs the camera's focal"):
+            registry.repgan_geometry(cfg.replace(geometry=geometry).model, "humaneva/gt")
     old = cfg.to_dict()
     del old["model"]["geometry"]
     assert ExperimentConfig.from_dict(old).model.geometry == "mismatched"

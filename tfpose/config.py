@@ -28,7 +28,7 @@ KCS_MODES = ("wkcs", "kcs", "none")
 LIPSCHITZ_MODES = ("gp", "clip")
 GAN_UPDATES = ("alternating", "simultaneous")
 REAL_SAMPLES = ("independent", "paired")
-GEOMETRIES = ("backproject", "hybrid", "mismatched")
+GEOMETRIES = ("backproject", "backproject_hybrid", "hybrid", "mismatched")
 LR_SCHEDULES = ("exponential", "cosine", "linear", "constant")
 PRECISIONS = ("none", "bfloat16", "auto")
 # Named bundles of settings (``train.py --recipe=NAME``); flags given beside a recipe win.
@@ -134,7 +134,9 @@ class ModelConfig:
         None, "RepGAN: how a 3D pose is made from the 2D input and the generator's depth, "
         "and so how the critic's real poses are built. backproject: the 2D as camera rays of "
         "the training frame, each joint placed on its ray at its depth; reals are camera-"
-        "frame poses (the true depth gives exactly the real pose). hybrid: x-y copied from "
+        "frame poses (the true depth gives exactly the real pose). backproject_hybrid: as "
+        "backproject, but reals are built like fakes from their own 2D's rays and their "
+        "depth, so a detector's 2D noise is in both (ours, for SH training). hybrid: x-y copied from "
         "the root-scaled 2D beside the depth; reals built the same way from their own 2D. "
         "mismatched: as hybrid but with camera-frame reals, whose x-y no fake can match "
         "(before 2026-11-22). Default: backproject where the dataset's frame has a focal "

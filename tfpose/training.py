@@ -50,6 +50,7 @@ from tfpose import schedules
 from tfpose import skeleton as skeleton_lib
 from tfpose.config import ExperimentConfig
 from tfpose.models import registry
+from tfpose.models import repgan
 from tfpose.models.repgan import root_scale_normalize
 
 CONFIG_FILE = "config.json"
@@ -269,7 +270,9 @@ class AdversarialTask(Task):
             real_2d, real_3d = augmentation.random_flip(real_2d, real_3d, 0.0, perm, perm,
                                                         seed + (1 if paired else 2))
         geometry = self.model.geometry
-        if geometry == "backproject":  # rays in; the critic judges root-scaled 2D
+        if geometry in repgan.BACKPROJECTING:  # rays in; the critic judges root-scaled 2D
+            if geometry == "backproject_hybrid":  # built like a fake: its rays, its depth
+                real_3d = repgan.backproject(real_2d, real_3d[..., 2], self.skeleton_2d.root)
             real_2d = root_scale_normalize(real_2d, self.skeleton_2d.root)
         elif geometry == "hybrid":  # built like a fake: its 2D's x-y, its own depth
             real_3d = tf.concat([real_2d, real_3d[..., 2:]], axis=-1)

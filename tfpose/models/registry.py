@@ -18,6 +18,7 @@ from tfpose import image_mapping
 from tfpose import normalization
 from tfpose.models.asn import ASN
 from tfpose.models.baseline import Baseline
+from tfpose.models import repgan
 from tfpose.models.repgan import RepGAN
 
 
@@ -55,7 +56,7 @@ class ModelSpec:
                           pose_3d=None, root: int = 0) -> normalization.Normalizer:
         """The normaliser a new run of this model on ``dataset`` trains with: camera rays
         of the dataset's frame where the model back-projects, else :attr:`normalizer`."""
-        if self.model_kwargs(model, dataset).get("geometry") == "backproject":
+        if self.model_kwargs(model, dataset).get("geometry") in repgan.BACKPROJECTING:
             frame = image_mapping.frame_for({"dataset": dataset})
             return normalization.CameraRaysNormalizer(frame.focal_length,
                                                       frame.principal_point, root=root)
@@ -73,8 +74,8 @@ def _trunk_kwargs(m: config_lib.ModelConfig, dataset: str = "") -> Dict:
 def repgan_geometry(m: config_lib.ModelConfig, dataset: str) -> str:
     """``--geometry``, or back-projection where the dataset's frame has a focal length."""
     if m.geometry is not None:
-        if m.geometry == "backproject" and _focal_length(dataset) is None:
-            raise ValueError(f"--geometry=backproject needs the camera's focal length, which "
+        if m.geometry in repgan.BACKPROJECTING and _focal_length(dataset) is None:
+            raise ValueError(f"--geometry={m.geometry} needs the camera's focal length, which "
                              f"{dataset} does not give; use --geometry=hybrid")
         return m.geometry
     return "backproject" if _focal_length(dataset) is not None else "hybrid"

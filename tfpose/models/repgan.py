@@ -133,9 +133,12 @@ def backproject(rays, depth, root: int):
 
 # How a RepGAN makes a 3D pose from its 2D input and depth (``RepGAN(geometry=...)``):
 # backproject: input camera rays, back-projected (the critic's reals: camera-frame poses);
+# backproject_hybrid: as backproject, reals built the same way from their own 2D's rays
+#   and their depth (a detector's 2D noise is then in reals and fakes alike);
 # hybrid: input root-scaled 2D, x-y kept (reals built the same way from their own 2D);
 # mismatched: as hybrid, but the reals are camera-frame poses (before 2026-11-22).
-GEOMETRIES = ("backproject", "hybrid", "mismatched")
+GEOMETRIES = ("backproject", "backproject_hybrid", "hybrid", "mismatched")
+BACKPROJECTING = ("backproject", "backproject_hybrid")
 
 
 @keras.saving.register_keras_serializable(package="tfpose")
@@ -304,11 +307,11 @@ class RepGAN(ConstructorConfig, keras.Model):
     def generator_input(self, x):
         """The generator's 2D input from the model's (camera rays are root-scaled first)."""
         x = ops.cast(x, "float32")
-        return root_scale_normalize(x, self.root) if self.geometry == "backproject" else x
+        return root_scale_normalize(x, self.root) if self.geometry in BACKPROJECTING else x
 
     def pose_from(self, x, depth):
         """The 3D pose from the model's input and the generator's depth."""
-        if self.geometry == "backproject":
+        if self.geometry in BACKPROJECTING:
             return backproject(x, depth, self.root)
         return pose_from_depth(ops.cast(x, "float32"), depth, self.root)
 
