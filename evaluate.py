@@ -42,7 +42,9 @@ def define_flags():
                         "the export to evaluate (saved_model, saved_model_xla, tflite, "
                         "tflite_fp16, tflite_int8).")
     flags.DEFINE_string("output", None, "results.json path (default: <model_dir>/results.json; "
-                        "with --pretrained: ./results-<name>.json).")
+                        "with --pretrained: ./results-<name>.json; --validation, "
+                        "--checkpoint, --noweight_average, --noise_std and --test_flip add "
+                        "_validation, _ckpt-<step>, _raw, _noise<std> and _flip to the name).")
     flags.DEFINE_string("figures", None, "Folder for PNG figures: per-joint errors and "
                         "2D input / ground truth / prediction examples.")
 

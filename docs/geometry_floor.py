@@ -5,7 +5,10 @@ frames, the generator's depth replaced by the true normalised depth, and the
 resulting pose scored against the camera-frame ground truth with N-MPJPE (mm).
 ``mismatched``/``hybrid`` copy the root-scaled 2D's x-y beside the depth;
 ``backproject`` places each joint on its camera ray (rays of the Human3.6M
-mean camera, as training uses).
+mean camera, as training uses) at the normalised depth, which is also how
+``backproject_hybrid`` builds its real poses (``backproject``'s reals are the
+camera-frame poses themselves, which a generator can meet exactly with the depth
+in ray units).
 
     python docs/geometry_floor.py --subjects=S8 --frame_stride=10 \
         --data_dir=/work/runs/tfds --manual_dir=../shared/data/h36m

@@ -191,8 +191,10 @@ def test_evaluate_an_earlier_checkpoint_or_the_raw_weights_into_files_of_their_o
     assert mid["checkpoint"] == {"prefix": "ckpt-30", "step": 30, "weights": "weight average"}
     assert raw["checkpoint"]["weights"] == "raw" and raw["checkpoint"]["step"] == 40
     run = pathlib.Path(model_dir)
+    flipped, _ = evaluation.run(**common, checkpoint=30, test_flip=True)
     for name, res in (("results.json", last), ("results_ckpt-30.json", mid),
-                      ("results_ckpt-20.json", end_of_epoch_1), ("results_raw.json", raw)):
+                      ("results_ckpt-20.json", end_of_epoch_1), ("results_raw.json", raw),
+                      ("results_ckpt-30_flip.json", flipped)):
         assert json.loads((run / name).read_text())["checkpoint"] == res["checkpoint"]
     avg = {k: r["protocols"]["protocol1"]["per_action"]["Avg"]
            for k, r in (("last", last), ("mid", mid), ("raw", raw))}
@@ -201,10 +203,14 @@ def test_evaluate_an_earlier_checkpoint_or_the_raw_weights_into_files_of_their_o
     assert last["training"]["steps"] == 40 and last["training"]["wall_seconds"] > 0
     assert "last epoch" in last["training"]["selection"]
     assert mid["training"]["steps"] == 30 and mid["training"]["epochs"] == 1
-    assert mid["training"]["wall_seconds"] is None  # inside epoch 2: no record of its time
+    history = training.read_history(model_dir)
+    # Inside epoch 2: the wall time its checkpoint recorded, between the epochs' ends.
+    assert history["1"]["wall_seconds"] < mid["training"]["wall_seconds"] < \
+        history["2"]["wall_seconds"]
+    assert mid["training"]["samples"] == 30 * 64
     assert "picked by hand" in mid["training"]["selection"]
-    assert end_of_epoch_1["training"]["wall_seconds"] == \
-        training.read_history(model_dir)["1"]["wall_seconds"]
+    assert end_of_epoch_1["training"]["wall_seconds"] == history["1"]["wall_seconds"]
+    assert end_of_epoch_1["training"]["samples"] == history["1"]["samples"] == 20 * 64
     with pytest.raises(training.TrainingError,
                        match=r"keeps no checkpoint 5 \(it keeps 20, 30, 40\)"):
         evaluation.run(**common, checkpoint=5)

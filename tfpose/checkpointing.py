@@ -42,7 +42,8 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return bool(strategy.extended.should_checkpoint)
 
 
-def _number(path: str) -> int:
+def step_of(path: str) -> int:
+    """The global step in a checkpoint prefix (``.../ckpt-1234``; -1 if it has none)."""
     match = re.search(r"-(\d+)$", path)
     return int(match.group(1)) if match else -1
 
@@ -67,7 +68,7 @@ def recorded(directory: str) -> List[str]:
         return paths[::-1]
     found = [f[:-len(".index")] for f in tf.io.gfile.glob(os.path.join(directory,
                                                                      PREFIX + "-*.index"))]
-    return sorted(found, key=_number, reverse=True)
+    return sorted(found, key=step_of, reverse=True)
 
 
 def _first_line(error: BaseException) -> str:
@@ -133,7 +134,7 @@ def restore_numbered(checkpoint: tf.train.Checkpoint, directory: str, number: in
     :class:`CheckpointError` naming what the directory keeps or the damaged file."""
     prefix = os.path.join(directory, f"{PREFIX}-{int(number)}")
     if not tf.io.gfile.exists(prefix + ".index"):
-        kept = sorted(_number(p) for p in recorded(directory))
+        kept = sorted(step_of(p) for p in recorded(directory))
         raise CheckpointError(f"{directory} keeps no checkpoint {number} (it keeps "
                               f"{', '.join(map(str, kept)) if kept else 'none'})")
     try:
@@ -142,6 +143,16 @@ def restore_numbered(checkpoint: tf.train.Checkpoint, directory: str, number: in
         raise CheckpointError(f"checkpoint {prefix} is unreadable ({_damaged_file(prefix)}: "
                               f"{_first_line(e)})") from e
     return prefix
+
+
+def wall_seconds_of(prefix: str) -> Optional[float]:
+    """The training wall time a checkpoint of ``train.py`` records (summed over the run's
+    segments up to it); None where it records none."""
+    try:
+        return float(tf.train.load_checkpoint(prefix).get_tensor(
+            "wall_seconds/.ATTRIBUTES/VARIABLE_VALUE"))
+    except UNREADABLE:
+        return None
 
 
 def is_disk_full(error: BaseException) -> bool:

@@ -136,8 +136,9 @@ class ModelConfig:
         "the training frame, each joint placed on its ray at its depth; reals are camera-"
         "frame poses (the true depth gives exactly the real pose). backproject_hybrid: as "
         "backproject, but reals are built like fakes from their own 2D's rays and their "
-        "depth, so a detector's 2D noise is in both (ours, for SH training). hybrid: x-y copied from "
-        "the root-scaled 2D beside the depth; reals built the same way from their own 2D. "
+        "depth, so a detector's 2D noise is in both (ours, for SH training). hybrid: x-y "
+        "copied from the root-scaled 2D beside the depth; reals built the same way from "
+        "their own 2D. "
         "mismatched: as hybrid but with camera-frame reals, whose x-y no fake can match "
         "(before 2026-11-22). Default: backproject where the dataset's frame has a focal "
         "length (Human3.6M), else hybrid.", GEOMETRIES)

@@ -107,37 +107,40 @@ def _with_test_flip(predict_fn, skel_2d: skeleton_lib.Skeleton,
     return averaged
 
 
-def _number(prefix: str) -> int:
-    """The global step of a checkpoint prefix (``.../ckpt-1234``)."""
-    return int(prefix.rsplit("-", 1)[1])
-
-
-def training_block(model_dir: str, step: Optional[int] = None,
+def training_block(model_dir: str, checkpoint: Optional[str] = None,
                    picked: bool = False) -> Optional[Dict]:
-    """What the reported weights cost: wall seconds (summed over resumed segments, up to
-    the last checkpoint), steps, samples, hardware, recipe and how they were selected.
+    """What the reported weights cost: wall seconds (summed over resumed segments), steps,
+    samples, hardware, recipe and how they were selected.
 
-    ``step``: the global step of the weights evaluated. The block keeps the epochs
-    finished by then, and wall seconds and samples only where that step ends an epoch
-    (a checkpoint inside an epoch has no such record). ``picked``: the step was chosen
-    by hand (``evaluate.py --checkpoint``), not the run's last."""
-    from tfpose import training
+    ``checkpoint``: the prefix of the weights evaluated (default: the run's last epoch).
+    The block keeps the epochs finished by then; a checkpoint inside an epoch gives its
+    own wall seconds and step. ``picked``: chosen by hand (``evaluate.py --checkpoint``)."""
+    from tfpose import checkpointing, training
 
     history = training.read_history(model_dir)
     if not history:
         return None
     run = training.read_run(model_dir)
     epochs = sorted(history.items(), key=lambda kv: int(kv[0]))
-    run_steps = epochs[-1][1].get("steps")
-    if step is not None:
+    run_steps, run_samples = (epochs[-1][1].get(k) for k in ("steps", "samples"))
+    step = None if checkpoint is None else checkpointing.step_of(checkpoint)
+    inside_epoch = False
+    if step is not None and run_steps is not None:  # (histories before steps were kept)
         epochs = [(e, v) for e, v in epochs if v.get("steps", 0) <= step]
+        inside_epoch = not epochs or epochs[-1][1].get("steps") != step
     last_epoch, last = epochs[-1] if epochs else ("0", {})
-    ends_epoch = step is None or last.get("steps") == step
+    wall, steps, samples = last.get("wall_seconds"), last.get("steps"), last.get("samples")
+    if inside_epoch:
+        wall, steps = checkpointing.wall_seconds_of(checkpoint), step
+        samples = round(step * run_samples / run_steps) if run_samples and run_steps else None
     config = run["train_config"]
     val = config["data"].get("val_subjects")
     if picked:
         selection = (f"checkpoint at step {step} picked by hand (evaluate.py --checkpoint); "
                      f"the run's last epoch ends at step {run_steps}")
+    elif inside_epoch:
+        selection = (f"the run's newest checkpoint, step {step}, inside epoch "
+                     f"{int(last_epoch) + 1} (not finished)")
     elif val:
         selection = ("last epoch; per-epoch validation on held-out training subjects "
                      f"{', '.join(val)}")
@@ -145,9 +148,7 @@ def training_block(model_dir: str, step: Optional[int] = None,
         selection = ("last epoch; no choice made on the test split (its per-epoch curve is "
                      "logged only)")
     return {
-        "wall_seconds": last.get("wall_seconds") if ends_epoch else None,
-        "steps": last.get("steps") if step is None else step,
-        "samples": last.get("samples") if ends_epoch else None, "epochs": int(last_epoch),
+        "wall_seconds": wall, "steps": steps, "samples": samples, "epochs": int(last_epoch),
         "hardware": run.get("hardware"), "recipe": config["trainer"].get("recipe", "paper"),
         "mixed_precision": config["trainer"].get("mixed_precision"),
         "history": [{"epoch": int(e), **v} for e, v in epochs],
@@ -207,6 +208,7 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
     than the ones it reports; their results go to a file of their own by default."""
     import tensorflow as tf
 
+    from tfpose import checkpointing
     from tfpose import data as data_lib
     from tfpose import training
 
@@ -283,9 +285,10 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
         "command_line": command_line, "train_config": train_config,
         "train_command_line": train_command_line,
         "training": None if lifted_by else training_block(
-            model_dir, _number(task.restored_from), picked=checkpoint is not None),
+            model_dir, task.restored_from, picked=checkpoint is not None),
         "checkpoint": None if lifted_by else {
-            "prefix": os.path.basename(task.restored_from), "step": _number(task.restored_from),
+            "prefix": os.path.basename(task.restored_from),
+            "step": checkpointing.step_of(task.restored_from),
             "weights": "raw" if task.ema is None or not weight_average else "weight average"},
         "units": "mm (scale-aligned per pose)" if scale_aligned else "mm",
     })
@@ -313,9 +316,11 @@ def run(*, model_dir: Optional[str] = None, saved_model: Optional[str] = None,
         lines.append(save_figures(figures, frames, pose_2d, pred, target, kind, skel_3d,
                                   results, num_examples))
     if not output:  # never into a shipped model's folder
-        suffix = ("_validation" if validation else "") + (
-            f"_ckpt-{checkpoint}" if checkpoint is not None else "") + (
-            "" if weight_average else "_raw")
+        # Each look at other weights or inputs gets a file of its own.
+        suffix = "".join(part for part, on in (
+            ("_validation", validation), (f"_ckpt-{checkpoint}", checkpoint is not None),
+            ("_raw", not weight_average), (f"_noise{noise_std:g}", noise_std > 0),
+            ("_flip", test_flip)) if on)
         output = (os.path.join(model_dir, f"results{suffix}.json") if model_dir else
                   os.path.join(saved_model, f"results{suffix}.json") if saved_model else
                   f"results-{os.path.basename(lifter.export_dir)}{suffix}.json")

@@ -21,7 +21,8 @@ so one pose seen by such cameras at any resolution maps to the same training
 pixels (tests/test_pretrained.py checks 640x480, 1000x1000 and 1920x1080).
 RepGAN with ``geometry="mismatched"`` or ``"hybrid"`` normalises each pose
 by its own root and 2D spread, which this similarity transform does not
-change; with ``"backproject"`` (the Human3.6M default) it reads camera rays
+change; with ``"backproject"`` (the Human3.6M default) or ``"backproject_hybrid"``
+it reads camera rays
 of this frame, so the mapping matters as for the baseline. NumPy only.
 """
 

@@ -508,8 +508,8 @@ def predict(task: Task, pose_2d: np.ndarray, batch_size: int = 4096, flip: bool 
 
     ``flip``: average with the prediction for the mirrored input, mirrored
     back (test-time flip); ``principal_x`` (per frame or scalar) is the column
-    the pixels are mirrored about (the camera's cx; any value for RepGAN,
-    whose input is root-centred)."""
+    the pixels are mirrored about (the camera's cx; any value for a RepGAN
+    without back-projection, whose input is root-centred)."""
     if not hasattr(task, "_predict_fn"):
         spec = tf.TensorSpec([None, task.skeleton_2d.num_joints, 2], tf.float32)
 
