@@ -51,7 +51,6 @@ from tfpose import skeleton as skeleton_lib
 from tfpose.config import ExperimentConfig
 from tfpose.models import registry
 from tfpose.models import repgan
-from tfpose.models.repgan import root_scale_normalize
 
 CONFIG_FILE = "config.json"
 NORMALIZATION_FILE = "normalization.json"
@@ -273,7 +272,7 @@ class AdversarialTask(Task):
         if geometry in repgan.BACKPROJECTING:  # rays in; the critic judges root-scaled 2D
             if geometry == "backproject_hybrid":  # built like a fake: its rays, its depth
                 real_3d = repgan.backproject(real_2d, real_3d[..., 2], self.skeleton_2d.root)
-            real_2d = root_scale_normalize(real_2d, self.skeleton_2d.root)
+            real_2d = repgan.root_scale_normalize(real_2d, self.skeleton_2d.root)
         elif geometry == "hybrid":  # built like a fake: its 2D's x-y, its own depth
             real_3d = tf.concat([real_2d, real_3d[..., 2:]], axis=-1)
         return x2d, real_3d, real_2d
