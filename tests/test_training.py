@@ -146,6 +146,10 @@ def test_a_resume_that_changes_a_setting_is_refused_and_names_it(tmp_path, frame
     assert stored["resume_command_lines"] == ["train.py --epochs=2"]
     assert training.read_config(str(tmp_path)).trainer.epochs == 2
     assert set(training.read_history(str(tmp_path))) == {"1", "2"}
+    assert len(stored["hardware"]) == 2
+    # Resuming the finished run trains nothing and records no segment.
+    _fit(cfg.replace(epochs=2), tmp_path, frames_sh, command_line="train.py --epochs=2 again")
+    assert json.loads((tmp_path / training.CONFIG_FILE).read_text()) == stored
 
 
 def test_an_annealed_schedule_is_kept_or_restarted_explicitly(tmp_path, frames_sh):

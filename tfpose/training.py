@@ -722,7 +722,8 @@ def _fit(config, model_dir, manual_dir, data_dir, strategy, chief, command_line,
     total_steps = steps_per_epoch * config.trainer.epochs
     hw = {**hardware.describe(measure=measure_hardware), "git_commit": provenance.git_commit()}
     norm_path = os.path.join(model_dir, NORMALIZATION_FILE)
-    if payload is not None and tf.io.gfile.exists(norm_path):
+    resuming = payload is not None and tf.io.gfile.exists(norm_path)
+    if resuming:
         normalizer = normalization.Normalizer.load(norm_path)
         schedule = _schedule_for_resume(payload, config, total_steps, model_dir, steps_per_epoch,
                                         restart_schedule)
@@ -745,7 +746,7 @@ def _fit(config, model_dir, manual_dir, data_dir, strategy, chief, command_line,
             # Written whole before config.json: a run with config.json has its statistics.
             normalizer.save(norm_path + ".tmp")
             tf.io.gfile.rename(norm_path + ".tmp", norm_path, overwrite=True)
-    if chief:
+    if chief and not resuming:
         atomic.write_json(os.path.join(model_dir, CONFIG_FILE), payload)
 
     task = make_task(config, normalizer, strategy, schedule=schedule,
@@ -802,6 +803,14 @@ def _fit(config, model_dir, manual_dir, data_dir, strategy, chief, command_line,
     writer = (tf.summary.create_file_writer(os.path.join(model_dir, "logs"))
               if strategy.extended.should_save_summary else tf.summary.create_noop_writer())
     global_step = int(epoch_var.numpy()) * steps_per_epoch + int(step_in_epoch.numpy())
+    if resuming and global_step >= total_steps:
+        # A finished run: not a training segment (no hardware entry, no command line).
+        logging.info("the run in %s has finished all %d steps: nothing to resume", model_dir,
+                     total_steps)
+        saver.close()
+        return {}
+    if chief and resuming:
+        atomic.write_json(os.path.join(model_dir, CONFIG_FILE), payload)
     progress = _Progress(total_steps, global_step)
     last_logs: Dict[str, float] = {}
     log_every = max(k, 100 // k * k)
