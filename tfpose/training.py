@@ -772,6 +772,15 @@ def _fit(config, model_dir, manual_dir, data_dir, strategy, chief, command_line,
         raise TrainingError(str(e)) from e
     saver = checkpointing.Saver(ckpt, ckpt_dir, chief=chief)
     wall_at_start = float(wall.numpy())
+    global_step = int(epoch_var.numpy()) * steps_per_epoch + int(step_in_epoch.numpy())
+    if resuming and global_step >= total_steps:
+        # A finished run: not a training segment (no hardware entry, no command line).
+        logging.info("the run in %s has finished all %d steps: nothing to resume", model_dir,
+                     total_steps)
+        saver.close()
+        return {}
+    if chief and resuming:
+        atomic.write_json(os.path.join(model_dir, CONFIG_FILE), payload)
 
     def raise_if_peer_lost(error):
         """A dead peer of a cluster, seen by a collective, as a one-line TrainingError."""
@@ -802,15 +811,6 @@ def _fit(config, model_dir, manual_dir, data_dir, strategy, chief, command_line,
     train_calls = make_train_function(task, strategy, first_bad_step)
     writer = (tf.summary.create_file_writer(os.path.join(model_dir, "logs"))
               if strategy.extended.should_save_summary else tf.summary.create_noop_writer())
-    global_step = int(epoch_var.numpy()) * steps_per_epoch + int(step_in_epoch.numpy())
-    if resuming and global_step >= total_steps:
-        # A finished run: not a training segment (no hardware entry, no command line).
-        logging.info("the run in %s has finished all %d steps: nothing to resume", model_dir,
-                     total_steps)
-        saver.close()
-        return {}
-    if chief and resuming:
-        atomic.write_json(os.path.join(model_dir, CONFIG_FILE), payload)
     progress = _Progress(total_steps, global_step)
     last_logs: Dict[str, float] = {}
     log_every = max(k, 100 // k * k)
